@@ -1,0 +1,147 @@
+"""``Flow``: the facade a user builds, runs and stops.
+
+``Flow(producers, consumers)`` checks the graph at once; ``await flow.run()``
+linearizes it and hands it to the engine, which runs each task in its own
+process.  ``flow.stop()`` may be called from any coroutine, thread or signal
+handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .constants import FlowType
+from .graph import Stage, check_graph, linearize
+from .node import ConsumerNode, Node, ProducerNode
+from .options import FlowOptions, parse_options
+
+__all__ = ["Flow"]
+
+log = logging.getLogger("asyncflow")
+
+
+def _flow_type(value: object) -> FlowType:
+    try:
+        return FlowType(value)
+    except ValueError:
+        raise ValueError(
+            f"Flow: unknown flow_type {value!r}; use BATCH or REALTIME (or 'batch' / 'realtime')"
+        ) from None
+
+
+class Flow:
+    """A checked graph of producers, processors and consumers, ready to run.
+
+    ``flow_type`` is ``BATCH`` (default: nothing is lost, slow consumers slow the
+    producers) or ``REALTIME`` (a full queue drops its oldest item).  See
+    ``FlowOptions`` for ``flow_options``.
+
+    ``stop()`` called before ``run()`` makes the next ``run()`` return at once
+    without starting anything; the request is used up by that run.
+    """
+
+    def __init__(
+        self,
+        producers: Sequence[ProducerNode],
+        consumers: Sequence[ConsumerNode],
+        flow_type: FlowType | str = FlowType.BATCH,
+        flow_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.flow_type = _flow_type(flow_type)
+        self.options: FlowOptions = parse_options(flow_options)
+        self.graph = check_graph(producers, consumers)
+        self.stages: tuple[Stage, ...] = linearize(self.graph)
+        self._lock = threading.Lock()
+        self._running = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._scheduler: Any = None
+        self._pending_stop: tuple[bool, float | None] = (False, None)
+        self._stats: dict[str, Any] = {}
+
+    @property
+    def nodes(self) -> tuple[Node, ...]:
+        """Every node of the flow, in run order."""
+        return self.graph.order
+
+    @property
+    def running(self) -> bool:
+        """Whether ``run()`` is in progress."""
+        return self._running
+
+    def _new_scheduler(self) -> Any:
+        from ..engine.scheduler import LocalScheduler
+
+        return LocalScheduler(self.stages, self.flow_type, self.options)
+
+    async def run(self) -> None:
+        """Run the flow until it ends (see DESIGN §3); raise ``FlowError`` if it failed.
+
+        Returns (or raises) only once every child process has exited.  If the task
+        awaiting it is cancelled, the flow is stopped, and ``CancelledError`` is
+        re-raised after clean-up.
+        """
+        with self._lock:
+            if self._running:
+                raise RuntimeError("Flow.run(): this flow is already running; wait for it to end first")
+            self._running = True
+            self._loop = asyncio.get_running_loop()
+            scheduler = self._scheduler = self._new_scheduler()
+            requested, timeout = self._pending_stop
+            self._pending_stop = (False, None)
+        try:
+            if requested:
+                scheduler.request_stop(timeout)
+            self._stats = await scheduler.run()
+            self._report_drops()
+        finally:
+            with self._lock:
+                self._running = False
+                self._scheduler = None
+                self._loop = None
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Ask the flow to stop: producers stop emitting and ``STOP_FLOW`` drains the graph.
+
+        Safe from any coroutine, thread or signal handler; it does not wait.  With
+        ``timeout`` (seconds), tasks still running after that long are ended hard and
+        ``run()`` raises ``FlowKilledError`` naming them.
+        """
+        if timeout is not None and (isinstance(timeout, bool) or not timeout >= 0):
+            raise ValueError(f"Flow.stop(): timeout must be a number of seconds >= 0, got {timeout!r}")
+        with self._lock:
+            loop, scheduler = self._loop, self._scheduler
+            if scheduler is None or loop is None:
+                self._pending_stop = (True, timeout)
+                return
+        try:
+            loop.call_soon_threadsafe(scheduler.request_stop, timeout)
+        except RuntimeError:
+            pass  # the loop has closed: the run is over
+
+    def kill(self) -> None:
+        """End every task hard now (what a second Ctrl-C does); ``run()`` raises ``FlowKilledError``."""
+        with self._lock:
+            loop, scheduler = self._loop, self._scheduler
+        if scheduler is not None and loop is not None:
+            try:
+                loop.call_soon_threadsafe(scheduler.kill, "kill() was called")
+            except RuntimeError:
+                pass
+
+    def stats(self) -> dict[str, Any]:
+        """Per task of the last run: items received, processed, skipped, dropped, sent, busy time."""
+        return dict(self._stats)
+
+    def _report_drops(self) -> None:
+        for name, stats in self._stats.items():
+            if stats.dropped:
+                log.warning("%s dropped %d items (REALTIME: its downstream queue was full)", name, stats.dropped)
+            if stats.skipped:
+                log.warning("%s skipped %d items that raised (on_error='skip')", name, stats.skipped)
+
+    def __repr__(self) -> str:
+        return f"<Flow {' -> '.join(n.name for n in self.graph.order)} ({self.flow_type.value})>"

@@ -1,0 +1,243 @@
+"""Graph checks, topological sort and linearization.
+
+``check_graph`` turns the user's producer and consumer lists into a ``Graph``: the
+nodes in run order, or a ``GraphError`` that names what is wrong.  ``linearize``
+turns that order into a chain of ``Stage`` s: each stage runs one node and hands
+the next stage a *row*, a tuple holding the values that a later stage still reads
+(``ABSENT`` where a value does not exist for this row, e.g. a producer that has
+already ended).  A node runs on a row only when all its inputs are present, which
+gives several producers their zip semantics.
+"""
+
+from __future__ import annotations
+
+import enum
+import graphlib
+import heapq
+import io
+import pickle
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .errors import GraphError
+from .node import ConsumerNode, Node, ProcessorNode, ProducerNode
+
+__all__ = ["ABSENT", "Absent", "Graph", "Stage", "check_graph", "linearize", "find_unpicklable"]
+
+
+class Absent(enum.Enum):
+    """Type of :data:`ABSENT`."""
+
+    ABSENT = "ABSENT"
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+#: Marks a row slot that holds no value (the node did not run on this row).
+ABSENT = Absent.ABSENT
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A checked graph: its nodes in run order (producers first)."""
+
+    producers: tuple[ProducerNode, ...]
+    consumers: tuple[ConsumerNode, ...]
+    order: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One link of the linearized chain: a node and the row layouts around it.
+
+    ``in_layout`` / ``out_layout`` list the positions (in ``Graph.order``) of the
+    nodes whose values the incoming / outgoing row carries.  ``parent_slots``
+    locates the node's inputs in the incoming row; ``out_sources`` builds the
+    outgoing row: an index into the incoming row, or ``-1`` for this node's value.
+    """
+
+    index: int
+    node: Node
+    in_layout: tuple[int, ...]
+    out_layout: tuple[int, ...]
+    parent_slots: tuple[int, ...]
+    out_sources: tuple[int, ...]
+
+    @property
+    def width(self) -> int:
+        """How many tasks (processes) run this stage."""
+        return self.node.nb_tasks
+
+    @property
+    def passthrough(self) -> bool:
+        """Whether the outgoing row is the incoming row unchanged."""
+        return self.out_sources == tuple(range(len(self.in_layout)))
+
+
+def _as_node_list(value: object, what: str, kind: type[Node]) -> list[Node]:
+    if isinstance(value, Node):
+        value = [value]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(f"Flow: {what} must be a list of {kind.__name__}s, got {type(value).__name__}")
+    nodes: list[Node] = []
+    for item in value:
+        if not isinstance(item, Node):
+            raise TypeError(f"Flow: {what} must hold {kind.__name__}s, got {item!r} ({type(item).__name__})")
+        if not isinstance(item, kind):
+            raise GraphError(f"Flow: {item.describe()} is listed in {what} but is not a {kind.__name__}")
+        if item in nodes:
+            raise GraphError(f"Flow: {item.describe()} is listed twice in {what}")
+        nodes.append(item)
+    if not nodes:
+        raise GraphError(f"Flow: {what} is empty; a flow needs at least one {kind.__name__}")
+    return nodes
+
+
+def check_graph(producers: object, consumers: object, *, check_pickle: bool = True) -> Graph:
+    """Check the graph spanned by ``producers`` and ``consumers`` and sort it.
+
+    Raises ``TypeError`` for non-nodes and ``GraphError`` (a ``ValueError``) for a
+    cycle (naming its members), an unwired or unreachable node, a producer that is
+    used but not listed (or listed but unused), duplicates, clashing names, and a
+    node that does not pickle (naming the attribute that fails).
+    """
+    prods = _as_node_list(producers, "producers", ProducerNode)
+    cons = _as_node_list(consumers, "consumers", ConsumerNode)
+
+    # Walk up from the consumers: the flow is every ancestor of a consumer.
+    found: dict[Node, None] = {}
+    stack: list[Node] = list(reversed(cons))
+    while stack:
+        node = stack.pop()
+        if node in found:
+            continue
+        found[node] = None
+        if not node.is_wired:
+            if isinstance(node, ConsumerNode):
+                raise GraphError(
+                    f"Flow: {node.describe()} is not reachable from the producers: it has no parents; "
+                    f"call it on the node it reads, e.g. {type(node).__name__}()(parent)"
+                )
+            raise GraphError(
+                f"Flow: {node.describe()} has no parents, so its consumers are not reachable from "
+                "the producers; call it on the node it reads"
+            )
+        for parent in node.parents:
+            if isinstance(parent, ProducerNode) and parent not in prods:
+                raise GraphError(
+                    f"Flow: {parent.describe()} feeds {node.describe()} but is not in the producers list"
+                )
+            stack.append(parent)
+
+    sorter: graphlib.TopologicalSorter[Node] = graphlib.TopologicalSorter(
+        {node: node.parents for node in found}
+    )
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle: list[Node] = exc.args[1]
+        names = " -> ".join(n.name for n in cycle)
+        raise GraphError(f"Flow: the graph has a cycle: {names}") from None
+
+    for producer in prods:
+        if producer not in found:
+            raise GraphError(f"Flow: {producer.describe()} does not reach any of the consumers")
+    for consumer in cons:
+        if _reaches_no_producer(consumer):
+            raise GraphError(f"Flow: {consumer.describe()} is not reachable from the producers")
+
+    names: dict[str, Node] = {}
+    for node in found:
+        other = names.setdefault(node.name, node)
+        if other is not node:
+            raise GraphError(
+                f"Flow: two nodes are named {node.name!r} ({type(other).__name__} and "
+                f"{type(node).__name__}); names must be unique within a flow"
+            )
+
+    order = _run_order(prods, found)
+    if check_pickle:
+        for node in order:
+            problem = find_unpicklable(node)
+            if problem is not None:
+                raise GraphError(
+                    f"Flow: {node.describe()} cannot be sent to its process: {problem}. "
+                    "Nodes are pickled: keep unpicklable resources (locks, files, models, "
+                    "lambdas) out of __init__ and create them in open()"
+                )
+    return Graph(
+        producers=tuple(prods),  # type: ignore[arg-type]
+        consumers=tuple(cons),  # type: ignore[arg-type]
+        order=tuple(order),
+    )
+
+
+def _reaches_no_producer(node: Node) -> bool:
+    seen: set[Node] = set()
+    stack = [node]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, ProducerNode):
+            return False
+        if cur not in seen:
+            seen.add(cur)
+            stack.extend(cur.parents)
+    return True
+
+
+def _run_order(producers: list[Node], nodes: dict[Node, None]) -> list[Node]:
+    """Kahn's sort: producers first in listed order, then nodes in discovery order."""
+    rank = {node: i for i, node in enumerate(nodes)}
+    for i, p in enumerate(producers):
+        rank[p] = -len(producers) + i
+    waiting = {node: len(set(node.parents)) for node in nodes}
+    ready = [(rank[n], id(n), n) for n, k in waiting.items() if k == 0]
+    heapq.heapify(ready)
+    order: list[Node] = []
+    while ready:
+        _, _, node = heapq.heappop(ready)
+        order.append(node)
+        for child in dict.fromkeys(node.children):
+            if child in waiting:
+                waiting[child] -= 1
+                if waiting[child] == 0:
+                    heapq.heappush(ready, (rank[child], id(child), child))
+    return order
+
+
+def find_unpicklable(node: Node) -> str | None:
+    """Return why ``node`` does not pickle (naming the attribute), or ``None`` if it does."""
+    try:
+        pickle.dumps(node, protocol=pickle.HIGHEST_PROTOCOL)
+        return None
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is reported
+        whole = f"{type(exc).__name__}: {exc}"
+    state = getattr(node, "__dict__", {})
+    for attr, value in state.items():
+        if attr in ("_parents", "_children"):
+            continue
+        try:
+            pickle.Pickler(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+        except Exception as exc:  # noqa: BLE001
+            return f"attribute {attr!r} ({type(value).__name__}) does not pickle ({type(exc).__name__}: {exc})"
+    return f"its class does not pickle ({whole}); define node classes at module level"
+
+
+def linearize(graph: Graph) -> tuple[Stage, ...]:
+    """Chain the nodes: each stage carries on only the values a later stage reads."""
+    order = graph.order
+    pos = {node: i for i, node in enumerate(order)}
+    last_use = {i: -1 for i in range(len(order))}
+    for j, node in enumerate(order):
+        for parent in node.parents:
+            last_use[pos[parent]] = max(last_use[pos[parent]], j)
+    stages: list[Stage] = []
+    in_layout: tuple[int, ...] = ()
+    for i, node in enumerate(order):
+        out_layout = tuple(k for k in range(i + 1) if last_use[k] > i)
+        parent_slots = tuple(in_layout.index(pos[p]) for p in node.parents)
+        out_sources = tuple(-1 if k == i else in_layout.index(k) for k in out_layout)
+        stages.append(Stage(i, node, in_layout, out_layout, parent_slots, out_sources))
+        in_layout = out_layout
+    return tuple(stages)

@@ -1,0 +1,230 @@
+"""The graph builder: node kinds and the ``__call__`` that wires them.
+
+A node is built in two steps, as in videoflow: ``__init__`` configures it and
+``__call__(*parents)`` gives it its inputs, once.  Subclasses implement ``next``
+(producers), ``process`` (processors) or ``consume`` (consumers), and may implement
+``open`` / ``close``; each of these may be ``async def``.
+
+A node crosses a process boundary by pickling: its configuration travels, its
+place in the graph (parents, children) does not.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from typing import Any, ClassVar, Iterator, Literal
+
+from .errors import NodeConfigError
+
+__all__ = ["Node", "ProducerNode", "ProcessorNode", "ConsumerNode", "OnError", "DeviceType"]
+
+OnError = Literal["raise", "skip"]
+DeviceType = Literal["cpu", "gpu"]
+
+_counters: defaultdict[str, Iterator[int]] = defaultdict(lambda: itertools.count(1))
+
+
+def _check_nb_tasks(owner: str, nb_tasks: object) -> int:
+    if isinstance(nb_tasks, bool) or not isinstance(nb_tasks, int):
+        raise NodeConfigError(
+            f"{owner}: nb_tasks must be a positive int, got {nb_tasks!r} ({type(nb_tasks).__name__})"
+        )
+    if nb_tasks < 1:
+        raise NodeConfigError(f"{owner}: nb_tasks must be a positive int (1 or more), got {nb_tasks}")
+    return nb_tasks
+
+
+class Node:
+    """Base of every node: a name, and its parents once ``__call__`` has run."""
+
+    #: Graph links; class-level defaults keep a subclass that forgets
+    #: ``super().__init__()`` usable (it still gets a name and can be wired).
+    _parents: tuple[Node, ...] | None = None
+    _children: list[Node] | None = None
+    _name: str | None = None
+
+    #: How many processes run this node (only processors may have more than one).
+    nb_tasks: int = 1
+    #: Whether output order equals input order when ``nb_tasks > 1``.
+    ordered: bool = True
+    #: What an exception in the node's per-item method does: stop the flow with
+    #: ``FlowError`` (``"raise"``) or drop the item, count it and go on (``"skip"``).
+    on_error: OnError = "raise"
+    device_type: DeviceType = "cpu"
+
+    _kind: ClassVar[str] = "node"
+
+    def __init__(self, *, name: str | None = None) -> None:
+        if name is not None:
+            if not isinstance(name, str) or not name:
+                raise NodeConfigError(f"{type(self).__name__}: name must be a non-empty str, got {name!r}")
+            self._name = name
+
+    # -- identity -----------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The node's name, used in every message and error (class name plus a counter by default)."""
+        if self._name is None:
+            cls = type(self).__name__
+            self._name = f"{cls}_{next(_counters[cls])}"
+        return self._name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"
+
+    def describe(self) -> str:
+        """``"IdentityProcessor 'b'"``: how messages name this node."""
+        return f"{type(self).__name__} {self.name!r}"
+
+    # -- wiring -------------------------------------------------------------
+    @property
+    def parents(self) -> tuple[Node, ...]:
+        """The nodes whose outputs feed this one, in ``__call__`` order."""
+        return self._parents or ()
+
+    @property
+    def children(self) -> tuple[Node, ...]:
+        """The nodes this one feeds."""
+        return tuple(self._children or ())
+
+    @property
+    def is_wired(self) -> bool:
+        """Whether ``__call__`` has run on this node."""
+        return self._parents is not None
+
+    def __call__(self, *parents: Node) -> Any:
+        """Make ``parents`` this node's inputs and return the node (``B = Proc()(A)``)."""
+        if self._parents is not None:
+            raise RuntimeError(
+                f"{self.describe()} is already connected to "
+                f"{', '.join(p.name for p in self._parents)}; a node is called once: create a new node"
+            )
+        if not parents:
+            raise NodeConfigError(f"{self.describe()} needs at least one parent node: write node(parent)")
+        for parent in parents:
+            if not isinstance(parent, Node):
+                raise TypeError(
+                    f"{self.describe()} can only be called on nodes, got {parent!r} ({type(parent).__name__})"
+                )
+            if isinstance(parent, ConsumerNode):
+                raise NodeConfigError(
+                    f"{self.describe()} cannot take {parent.describe()} as a parent: consumers have no output"
+                )
+        self._parents = tuple(parents)
+        for parent in dict.fromkeys(parents):
+            if parent._children is None:
+                parent._children = []
+            parent._children.append(self)
+        return self
+
+    # -- lifecycle (overridden by subclasses; may be async) -----------------
+    def open(self) -> Any:
+        """Acquire resources, once, in the node's own process before the first item."""
+        return None
+
+    def close(self) -> Any:
+        """Release resources, once, at the end (also after an error) if ``open()`` returned."""
+        return None
+
+    # -- pickling: configuration travels, graph links do not ---------------
+    def __getstate__(self) -> dict[str, Any]:
+        self.name  # noqa: B018 - fix the default name before the node is copied
+        state = dict(self.__dict__)
+        state.pop("_parents", None)
+        state.pop("_children", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+class ProducerNode(Node):
+    """A source: ``next()`` returns the next item and raises ``StopIteration`` at the end.
+
+    An ``async def next`` may raise ``StopAsyncIteration`` instead (Python turns a
+    ``StopIteration`` raised inside a coroutine into ``RuntimeError``; asyncflow
+    recognises that too).
+    """
+
+    _kind = "producer"
+
+    def __call__(self, *parents: Node) -> Any:
+        if parents:
+            raise NodeConfigError(
+                f"{self.describe()} is a producer and takes no parents; "
+                "its items come from next(), not from other nodes"
+            )
+        return self
+
+    @property
+    def is_wired(self) -> bool:
+        return True
+
+    def next(self) -> Any:
+        """Return the next item; raise ``StopIteration`` when there are no more."""
+        raise NotImplementedError(f"{type(self).__name__} must implement next()")
+
+
+class ProcessorNode(Node):
+    """A transformation: ``process(*inputs)`` gets one input per parent and returns the output.
+
+    ``nb_tasks=N`` runs the node in N processes; output order equals input order
+    unless ``ordered=False``.  ``on_error="skip"`` drops (and counts) an item whose
+    ``process`` raised instead of stopping the flow.  ``device_type`` is ``"cpu"`` or
+    ``"gpu"``.
+    """
+
+    _kind = "processor"
+
+    def __init__(
+        self,
+        nb_tasks: int = 1,
+        device_type: DeviceType = "cpu",
+        *,
+        name: str | None = None,
+        ordered: bool = True,
+        on_error: OnError = "raise",
+    ) -> None:
+        super().__init__(name=name)
+        self.nb_tasks = _check_nb_tasks(self.describe(), nb_tasks)
+        if device_type not in ("cpu", "gpu"):
+            raise NodeConfigError(f"{self.describe()}: device_type must be 'cpu' or 'gpu', got {device_type!r}")
+        self.device_type = device_type
+        if not isinstance(ordered, bool):
+            raise NodeConfigError(f"{self.describe()}: ordered must be True or False, got {ordered!r}")
+        self.ordered = ordered
+        self.on_error = _check_on_error(self.describe(), on_error)
+
+    def process(self, *inputs: Any) -> Any:
+        """Return the output for one item of each parent."""
+        raise NotImplementedError(f"{type(self).__name__} must implement process(*inputs)")
+
+
+class ConsumerNode(Node):
+    """A sink: ``consume(*inputs)`` gets one input per parent and returns nothing.
+
+    ``on_error="skip"`` drops (and counts) an item whose ``consume`` raised.
+    ``metadata`` is accepted for videoflow compatibility and has no effect.
+    """
+
+    _kind = "consumer"
+
+    def __init__(
+        self, metadata: bool = False, *, name: str | None = None, on_error: OnError = "raise"
+    ) -> None:
+        super().__init__(name=name)
+        self.metadata = metadata
+        self.on_error = _check_on_error(self.describe(), on_error)
+
+    def consume(self, *inputs: Any) -> Any:
+        """Take one item of each parent."""
+        raise NotImplementedError(f"{type(self).__name__} must implement consume(*inputs)")
+
+
+def _check_on_error(owner: str, on_error: object) -> OnError:
+    if on_error == "raise":
+        return "raise"
+    if on_error == "skip":
+        return "skip"
+    raise NodeConfigError(f"{owner}: on_error must be 'raise' or 'skip', got {on_error!r}")

@@ -1,0 +1,108 @@
+"""``flow_options``: the documented, validated tuning knobs of a flow."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["FlowOptions", "parse_options"]
+
+_START_METHODS = ("spawn", "forkserver", "fork")
+_ENGINES = ("local",)
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    """Every key that ``flow_options`` accepts, with its default.
+
+    - ``queue_size`` (128): items in flight on one channel (sent and not yet taken by
+      the receiving node).  What is in flight in a whole flow stays near
+      ``queue_size`` × hops, whatever the batching.
+    - ``batch_size`` (64, at most ``queue_size``): the most items one frame carries
+      between two processes.  Frames are sent when full, when the sending task is
+      idle, or when ``flush_interval`` has passed since the first item in them.
+    - ``flush_interval`` (0.001 s): the longest an item waits in a partly filled frame.
+    - ``max_bytes_in_flight`` (64 MiB): a byte budget per channel on top of
+      ``queue_size``, so large items do not multiply memory (one frame is always
+      allowed, whatever its size).
+    - ``start_method`` (``"spawn"``): how task processes start: ``"spawn"``,
+      ``"forkserver"`` or ``"fork"``.
+    - ``log_level`` (``None``): level of the ``asyncflow`` logger in the children
+      (``None``: leave logging as the child finds it).
+    - ``stop_timeout`` (10.0 s): how long a cancelled ``run()`` waits for the tasks
+      to finish gracefully before it ends them hard.
+    - ``engine`` (``"local"``): which engine runs the tasks.
+    """
+
+    queue_size: int = 128
+    batch_size: int = 64
+    flush_interval: float = 0.001
+    max_bytes_in_flight: int = 64 * 1024 * 1024
+    start_method: str = "spawn"
+    log_level: int | None = None
+    stop_timeout: float = 10.0
+    engine: str = "local"
+
+
+def _int(key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"flow_options[{key!r}] must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _float(key: str, value: Any, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ValueError(f"flow_options[{key!r}] must be a number >= {minimum}, got {value!r}")
+    return float(value)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ValueError(f"flow_options[{key!r}] must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return str(value)
+
+
+def _level(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        level = logging.getLevelName(value.upper())
+        if isinstance(level, int):
+            return level
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise ValueError(f"flow_options['log_level'] must be a logging level (int or name), got {value!r}")
+
+
+def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
+    """Validate ``flow_options`` and fill in defaults; unknown keys are an error."""
+    if options is None:
+        return FlowOptions()
+    if not isinstance(options, Mapping):
+        raise TypeError(f"flow_options must be a dict, got {type(options).__name__}")
+    known = {f.name for f in fields(FlowOptions)}
+    for key in options:
+        if key not in known:
+            raise ValueError(
+                f"flow_options: unknown key {key!r}; known keys: {', '.join(sorted(known))}"
+            )
+    queue_size = _int("queue_size", options.get("queue_size", FlowOptions.queue_size), 1)
+    batch_size = _int("batch_size", options.get("batch_size", min(FlowOptions.batch_size, queue_size)), 1)
+    if batch_size > queue_size:
+        raise ValueError(
+            f"flow_options['batch_size'] ({batch_size}) cannot exceed flow_options['queue_size'] ({queue_size})"
+        )
+    return FlowOptions(
+        queue_size=queue_size,
+        batch_size=batch_size,
+        flush_interval=_float("flush_interval", options.get("flush_interval", FlowOptions.flush_interval), 0.0),
+        max_bytes_in_flight=_int(
+            "max_bytes_in_flight", options.get("max_bytes_in_flight", FlowOptions.max_bytes_in_flight), 1
+        ),
+        start_method=_choice("start_method", options.get("start_method", "spawn"), _START_METHODS),
+        log_level=_level(options.get("log_level")),
+        stop_timeout=_float("stop_timeout", options.get("stop_timeout", FlowOptions.stop_timeout), 0.0),
+        engine=_choice("engine", options.get("engine", "local"), _ENGINES),
+    )

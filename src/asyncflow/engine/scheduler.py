@@ -1,0 +1,365 @@
+"""The parent side of a run: build the channels, start one process per task,
+watch them, stop them, and turn what went wrong into a ``FlowError``.
+
+Everything here runs on the parent's event loop thread; ``Flow.stop`` reaches
+it through ``loop.call_soon_threadsafe``.  Every path out of ``run()`` (normal
+end, error, stop, cancellation, a second Ctrl-C) goes through ``_shutdown``,
+which returns only when every child has exited and been reaped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import socket
+import threading
+from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
+from typing import Any
+
+from ..core.constants import FlowType
+from ..core.errors import FlowError, FlowKilledError, NodeFailedError, WorkerDiedError
+from ..core.graph import Stage
+from ..core.node import ProducerNode
+from ..core.options import FlowOptions
+from .channel import Link, connect
+from .process import TaskProcess, get_context
+from .spec import TaskFailure, TaskSpec, TaskStats
+
+__all__ = ["LocalScheduler", "RemoteTraceback"]
+
+log = logging.getLogger("asyncflow")
+
+
+class RemoteTraceback(Exception):
+    """Stands in as ``__cause__`` for a child's exception that could not be pickled back."""
+
+
+@dataclass
+class _Task:
+    spec: TaskSpec
+    process: TaskProcess | None = None
+    control: Link | None = None
+    ready: bool = False
+    stats: TaskStats | None = None
+    exitcode: int | None = None
+    exited: bool = False
+    killed: bool = False
+    watching_exit: bool = False
+    failures: list[TaskFailure] = field(default_factory=list)
+
+    @property
+    def is_producer(self) -> bool:
+        return isinstance(self.spec.stage.node, ProducerNode)
+
+
+_tracker_lock = threading.Lock()
+_tracker_users = 0
+_tracker_was_running = True
+
+
+def _tracker_acquire() -> None:
+    global _tracker_users, _tracker_was_running
+    with _tracker_lock:
+        if _tracker_users == 0:
+            rt = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+            _tracker_was_running = getattr(rt, "_fd", None) is not None
+        _tracker_users += 1
+
+
+def _tracker_release() -> None:
+    """Stop the resource tracker that spawning started, so no process outlives the flow."""
+    global _tracker_users
+    with _tracker_lock:
+        _tracker_users -= 1
+        if _tracker_users == 0 and not _tracker_was_running:
+            rt = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+            stop = getattr(rt, "_stop", None)
+            if stop is not None:
+                try:
+                    stop()
+                except Exception:  # noqa: BLE001 - best effort
+                    log.debug("could not stop the resource tracker", exc_info=True)
+
+
+def _task_specs(
+    stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions
+) -> tuple[list[TaskSpec], list[socket.socket], list[socket.socket]]:
+    """Build every task's spec with its sockets; return (specs, parent ends, child ends)."""
+    parent_ends: list[socket.socket] = []
+    child_ends: list[socket.socket] = []
+    # inputs[s][j][i]: socket of worker j of stage s, reading worker i of stage s-1
+    outputs: list[list[list[socket.socket]]] = [[[] for _ in range(st.width)] for st in stages]
+    inputs: list[list[list[socket.socket]]] = [[[] for _ in range(st.width)] for st in stages]
+    positional = [True] * (len(stages) + 1)  # positional[s]: is stage s's input positional?
+    for s, stage in enumerate(stages):
+        positional[s + 1] = stage.width == 1 or (stage.node.ordered and positional[s])
+        if s + 1 < len(stages) and stage.out_layout:
+            for i in range(stage.width):
+                for j in range(stages[s + 1].width):
+                    a, b = socket.socketpair()
+                    outputs[s][i].append(a)
+                    inputs[s + 1][j].append(b)
+                    child_ends += (a, b)
+    specs: list[TaskSpec] = []
+    for s, stage in enumerate(stages):
+        for w in range(stage.width):
+            mine, theirs = socket.socketpair()
+            parent_ends.append(mine)
+            child_ends.append(theirs)
+            name = stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]"
+            specs.append(
+                TaskSpec(
+                    name=name,
+                    stage=stage,
+                    worker=w,
+                    flow_type=flow_type,
+                    options=options,
+                    control=theirs,
+                    inputs=tuple(inputs[s][w]),
+                    in_positional=positional[s],
+                    outputs=tuple(outputs[s][w]),
+                    out_positional=positional[s + 1],
+                )
+            )
+    return specs, parent_ends, child_ends
+
+
+class LocalScheduler:
+    """Runs a linearized flow on this machine: one ``TaskProcess`` per task."""
+
+    def __init__(self, stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions) -> None:
+        self.stages = stages
+        self.flow_type = flow_type
+        self.options = options
+        self.tasks: list[_Task] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+        self._stop_requested = False
+        self._stop_sent = False
+        self._go_sent = False
+        self._kill_timer: asyncio.TimerHandle | None = None
+        self._kill_reason: str | None = None
+        self._error: FlowError | None = None
+
+    # -- requests (loop thread) ---------------------------------------------
+    def request_stop(self, timeout: float | None = None) -> None:
+        """Stop gracefully; with ``timeout``, end what is still running after that long."""
+        self._stop_requested = True
+        if timeout is not None:
+            self._arm_kill(timeout, f"stop(timeout={timeout}) expired")
+        self._poke()
+
+    def kill(self, reason: str) -> None:
+        """End every task hard now."""
+        self._stop_requested = True
+        self._kill_reason = self._kill_reason or reason
+        for task in self.tasks:
+            if task.process is not None and not task.exited and task.process.exitcode is None:
+                task.killed = True
+                try:
+                    task.process.kill()
+                except (OSError, ValueError):
+                    pass
+        self._poke()
+
+    def _arm_kill(self, delay: float, reason: str) -> None:
+        if self._loop is None:
+            return
+        if self._kill_timer is not None and self._kill_timer.when() <= self._loop.time() + delay:
+            return
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+        self._kill_timer = self._loop.call_later(delay, self.kill, reason)
+
+    def _poke(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    # -- the run ------------------------------------------------------------
+    async def run(self) -> dict[str, TaskStats]:
+        """Run the flow to its end; return each task's stats or raise ``FlowError``."""
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        _tracker_acquire()
+        try:
+            try:
+                if not self._stop_requested:
+                    await self._start()
+                    await self._watch()
+            except asyncio.CancelledError:
+                await self._shutdown_after_cancel()
+                raise
+            except BaseException:
+                self.kill("the parent was interrupted")
+                await self._reap()
+                raise
+            finally:
+                if self._kill_timer is not None:
+                    self._kill_timer.cancel()
+                for task in self.tasks:
+                    if task.control is not None:
+                        task.control.transport.abort() if task.control.transport else None
+                    if task.process is not None and task.process.exitcode is not None:
+                        task.process.close()
+        finally:
+            _tracker_release()
+        error = self._error
+        if error is None and self._kill_reason is not None:
+            killed = tuple(t.spec.name for t in self.tasks if t.killed)
+            error = FlowKilledError(
+                f"tasks were ended hard ({self._kill_reason}): {', '.join(killed) or 'none still running'}",
+                killed=killed,
+            )
+        if error is not None:
+            raise error
+        return {t.spec.name: t.stats or TaskStats() for t in self.tasks}
+
+    async def _start(self) -> None:
+        specs, parent_ends, child_ends = _task_specs(self.stages, self.flow_type, self.options)
+        context = get_context(self.options.start_method)
+        try:
+            for spec in specs:
+                task = _Task(spec)
+                self.tasks.append(task)
+                task.process = TaskProcess(spec, context)
+                try:
+                    task.process.start()
+                except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                    raise FlowError(
+                        f"{spec.stage.node.describe()} (task {spec.name}) could not be started: {exc}",
+                        node=spec.node_name,
+                        task=spec.name,
+                    ) from exc
+                assert self._loop is not None
+                self._loop.add_reader(task.process.sentinel, self._on_exit, task)
+                task.watching_exit = True
+        finally:
+            for sock in child_ends:
+                sock.close()
+        for task, sock in zip(self.tasks, parent_ends, strict=False):
+            link = await connect(sock, f"parent<{task.spec.name}>")
+            link.on_event = lambda t=task: self._on_control(t)  # type: ignore[misc]
+            task.control = link
+            self._on_control(task)
+        for sock in parent_ends[len(self.tasks) :]:
+            sock.close()
+
+    def _on_exit(self, task: _Task) -> None:
+        assert self._loop is not None and task.process is not None
+        if task.exited:
+            return
+        if not task.watching_exit:
+            return
+        code = task.process.exitcode
+        if code is None:  # fds close a moment before the process can be reaped
+            self._loop.remove_reader(task.process.sentinel)
+            self._loop.call_later(0.002, self._on_exit, task)
+            return
+        task.watching_exit = False
+        self._loop.remove_reader(task.process.sentinel)
+        task.exited = True
+        task.exitcode = code
+        if task.stats is None and not task.killed and self._error is None:
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+            node = task.spec.stage.node
+            self._set_error(
+                WorkerDiedError(
+                    f"{node.describe()} (task {task.spec.name}, pid {task.process.pid}) {how} "
+                    "without finishing its work",
+                    node=node.name,
+                    task=task.spec.name,
+                    exitcode=code,
+                )
+            )
+        self._poke()
+
+    def _on_control(self, task: _Task) -> None:
+        link = task.control
+        if link is None:
+            return
+        while link.messages:
+            message = link.messages.popleft()
+            kind = message[0]
+            if kind == "ready":
+                task.ready = True
+            elif kind == "done":
+                task.stats = message[1]
+            elif kind == "error":
+                failure: TaskFailure = message[1]
+                task.failures.append(failure)
+                if self._error is None:
+                    self._set_error(_failure_error(failure))
+                else:
+                    log.error("%s (task %s) also failed: %s", failure.node, failure.task, failure.summary)
+        self._poke()
+
+    def _set_error(self, error: FlowError) -> None:
+        self._error = error
+        self._stop_requested = True
+        # Tasks stuck in a node must not hold the flow forever after a failure.
+        self._arm_kill(self.options.stop_timeout, f"they did not stop within {self.options.stop_timeout}s after {error.task or error.node} failed")
+
+    def _drive(self) -> None:
+        """Send what the state calls for: "go" when all are ready, "stop" when asked."""
+        producers = [t for t in self.tasks if t.is_producer]
+        if self._stop_requested and not self._stop_sent:
+            self._stop_sent = True
+            for task in producers:
+                if task.control is not None:
+                    task.control.send_message(("stop",))
+        if not self._go_sent and all(t.ready or t.exited for t in self.tasks):
+            self._go_sent = True
+            for task in producers:
+                if task.control is not None:
+                    task.control.send_message(("go",))
+
+    async def _watch(self) -> None:
+        assert self._changed is not None
+        while True:
+            self._drive()
+            if all(t.exited for t in self.tasks):
+                return
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _reap(self) -> None:
+        """Wait until every started process has exited (after ``kill`` this is quick)."""
+        assert self._changed is not None
+        while not all(t.exited for t in self.tasks if t.process is not None):
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _shutdown_after_cancel(self) -> None:
+        """Cancelled: stop gracefully, kill after ``stop_timeout``; a second cancel kills now."""
+        self.request_stop()
+        self._arm_kill(self.options.stop_timeout, "run() was cancelled")
+        watcher = asyncio.ensure_future(self._watch())
+        while not watcher.done():
+            try:
+                await asyncio.shield(watcher)
+            except asyncio.CancelledError:
+                self.kill("run() was cancelled again")
+        self._kill_reason = None  # the caller asked for it: CancelledError says enough
+
+
+def _failure_error(failure: TaskFailure) -> NodeFailedError:
+    message = (
+        f"{failure.node_type} {failure.node!r} (task {failure.task}) failed in {failure.phase}(): "
+        f"{failure.summary}\n\nRemote traceback:\n{failure.traceback}"
+    )
+    error = NodeFailedError(message, node=failure.node, task=failure.task)
+    cause: BaseException | None = None
+    if failure.exception is not None:
+        try:
+            cause = pickle.loads(failure.exception)
+        except Exception:  # noqa: BLE001
+            cause = None
+    error.__cause__ = cause if cause is not None else RemoteTraceback(failure.traceback)
+    return error
+
+
+def describe_stats(stats: dict[str, Any]) -> str:
+    """One line per task, for logs."""
+    return "\n".join(f"{name}: {value}" for name, value in stats.items())

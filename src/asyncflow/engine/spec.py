@@ -1,0 +1,58 @@
+"""What a task process is given (``TaskSpec``) and what it reports back."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+
+from ..core.constants import FlowType
+from ..core.graph import Stage
+from ..core.options import FlowOptions
+
+__all__ = ["TaskSpec", "TaskFailure", "TaskStats"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Everything a child needs to run one task: one picklable value (spawn sends it)."""
+
+    name: str  # "node" or "node[i]" for worker i of nb_tasks
+    stage: Stage
+    worker: int
+    flow_type: FlowType
+    options: FlowOptions
+    control: socket.socket
+    inputs: tuple[socket.socket, ...] = ()
+    in_positional: bool = True
+    outputs: tuple[socket.socket, ...] = ()
+    out_positional: bool = True
+
+    @property
+    def node_name(self) -> str:
+        return self.stage.node.name
+
+
+@dataclass
+class TaskStats:
+    """What a task did: sent to the parent when it ends."""
+
+    received: int = 0  # rows taken from upstream
+    processed: int = 0  # rows the node ran on (next/process/consume returned)
+    skipped: int = 0  # rows dropped by on_error="skip"
+    dropped: int = 0  # rows dropped by a full REALTIME queue
+    sent: int = 0  # rows handed downstream
+    busy_seconds: float = 0.0  # time inside the node's methods
+    wall_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """An exception in a task, as the child reports it."""
+
+    task: str
+    node: str
+    node_type: str
+    phase: str  # open / next / process / consume / close / send / receive
+    summary: str  # "ValueError: boom"
+    traceback: str
+    exception: bytes | None = field(default=None, repr=False)  # the pickled exception, if it pickles

@@ -1,0 +1,308 @@
+"""The loop a child process runs for one task: open, stream rows, close, report.
+
+Messages on the control link, child -> parent: ``("ready",)`` once ``open()``
+returned, ``("error", TaskFailure)``, ``("done", TaskStats)``.  Parent -> child:
+``("go",)`` (producers start emitting once every task is ready) and
+``("stop",)`` (producers stop emitting; ``STOP_FLOW`` then travels the graph).
+If the control link breaks, the parent is gone and the task exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pickle
+import time
+import traceback
+from collections.abc import Callable
+from types import CoroutineType
+from typing import Any
+
+from ..core.constants import REALTIME, STOP_FLOW
+from ..core.graph import ABSENT
+from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
+from .channel import _EMPTY as _EMPTY_ROW
+from .channel import BrokenChannelError, Link, Receiver, Sender, connect
+from .spec import TaskFailure, TaskSpec, TaskStats
+
+__all__ = ["run_task"]
+
+log = logging.getLogger("asyncflow.task")
+
+_PARENT_GONE_EXIT = 70
+
+
+class _Failed(Exception):
+    """Internal: the node failed and the failure has been reported."""
+
+
+def _is_async(method: Callable[..., Any]) -> bool:
+    return asyncio.iscoroutinefunction(method)
+
+
+async def _call(method: Callable[..., Any], is_async: bool, *args: Any) -> Any:
+    result = method(*args)
+    if is_async or type(result) is CoroutineType or asyncio.isfuture(result):
+        result = await result
+    return result
+
+
+class TaskRunner:
+    """Runs one node in this process between its receiver and its sender."""
+
+    def __init__(self, spec: TaskSpec, control: Link) -> None:
+        self.spec = spec
+        self.node = spec.stage.node
+        self.control = control
+        self.stats = TaskStats()
+        self.receiver: Receiver | None = None
+        self.sender: Sender | None = None
+        self.links: list[Link] = []
+        self.go = asyncio.Event()
+        self.stop_requested = False
+        self.failed = False
+        self._logged_skips: set[type[BaseException]] = set()
+        control.on_event = self._on_control
+
+    # -- control ------------------------------------------------------------
+    def _on_control(self) -> None:
+        while self.control.messages:
+            message = self.control.messages.popleft()
+            if message[0] == "stop":
+                self.stop_requested = True
+                self.go.set()
+            elif message[0] == "go":
+                self.go.set()
+        if self.control.eof:
+            # The parent is gone: nobody will collect our results or stop us.
+            os._exit(_PARENT_GONE_EXIT)
+
+    def report(self, phase: str, exc: BaseException) -> None:
+        """Send a failure to the parent."""
+        self.failed = True
+        try:
+            pickled: bytes | None = pickle.dumps(exc, protocol=5)
+            pickle.loads(pickled)
+        except Exception:  # noqa: BLE001 - an exception that does not round-trip is sent as text
+            pickled = None
+        failure = TaskFailure(
+            task=self.spec.name,
+            node=self.node.name,
+            node_type=type(self.node).__name__,
+            phase=phase,
+            summary=f"{type(exc).__name__}: {exc}",
+            traceback="".join(traceback.format_exception(exc)),
+            exception=pickled,
+        )
+        self.control.send_message(("error", failure))
+
+    # -- set-up -------------------------------------------------------------
+    async def connect(self) -> None:
+        spec = self.spec
+        options = spec.options
+        if spec.inputs:
+            links = [await connect(s, f"{spec.name}<in{i}>") for i, s in enumerate(spec.inputs)]
+            self.links += links
+            width = spec.stage.width
+            self.receiver = Receiver(
+                links,
+                queue_size=options.queue_size,
+                positional=spec.in_positional,
+                first=spec.worker,
+                step=width,
+            )
+        if spec.outputs:
+            links = [await connect(s, f"{spec.name}<out{i}>") for i, s in enumerate(spec.outputs)]
+            self.links += links
+            width = spec.stage.width
+            self.sender = Sender(
+                links,
+                queue_size=options.queue_size,
+                batch_size=options.batch_size,
+                flush_interval=options.flush_interval,
+                max_bytes=options.max_bytes_in_flight,
+                # Workers of a multi-task stage never drop: that would break the
+                # positional order; the single task in front of them drops instead.
+                realtime=spec.flow_type == REALTIME and width == 1,
+                first=spec.worker if spec.out_positional else 0,
+                step=width if spec.out_positional else 1,
+            )
+
+    # -- the run ------------------------------------------------------------
+    async def run(self) -> None:
+        started = time.perf_counter()
+        opened = False
+        try:
+            await _call(self.node.open, _is_async(self.node.open))
+            opened = True
+        except Exception as exc:  # noqa: BLE001
+            self.report("open", exc)
+        if opened:
+            self.control.send_message(("ready",))
+            try:
+                await self._stream()
+            except _Failed:
+                pass
+            except BrokenChannelError:
+                pass  # downstream died; the parent reports it
+            finally:
+                try:
+                    await _call(self.node.close, _is_async(self.node.close))
+                except Exception as exc:  # noqa: BLE001
+                    self.report("close", exc)
+        await self._finish()
+        self.stats.wall_seconds = time.perf_counter() - started
+        if self.sender is not None:
+            self.stats.dropped = self.sender.dropped
+            self.stats.sent = self.sender.sent
+        self.control.send_message(("done", self.stats))
+
+    async def _finish(self) -> None:
+        """Pass STOP_FLOW on, then take (and discard) whatever upstream still sends."""
+        if self.sender is not None:
+            await self.sender.send_stop()
+        if self.receiver is not None:
+            while await self.receiver.recv() is not STOP_FLOW:
+                pass
+
+    async def _stream(self) -> None:
+        if isinstance(self.node, ProducerNode):
+            await self._produce(self.node)
+        elif isinstance(self.node, ProcessorNode):
+            await self._transform(self.node.process, self.node.on_error, "process")
+        elif isinstance(self.node, ConsumerNode):
+            await self._transform(self.node.consume, self.node.on_error, "consume")
+
+    def _build(self) -> Callable[[tuple[Any, ...], Any], tuple[Any, ...]]:
+        sources = self.spec.stage.out_sources
+        return lambda row, value: tuple(value if s < 0 else row[s] for s in sources)
+
+    async def _send(self, row: tuple[Any, ...]) -> None:
+        assert self.sender is not None
+        try:
+            await self.sender.send(row)
+        except (BrokenChannelError, _Failed):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the row does not pickle
+            wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
+            wrapped.__cause__ = exc
+            self.report("send", wrapped)
+            raise _Failed from exc
+
+    async def _produce(self, node: ProducerNode) -> None:
+        method, is_async = node.next, _is_async(node.next)
+        receiver, sender = self.receiver, self.sender
+        build = self._build()
+        blank = (ABSENT,) * len(self.spec.stage.in_layout)
+        stats = self.stats
+        await self.go.wait()
+        own_open = True
+        upstream_open = receiver is not None
+        while own_open or upstream_open:
+            if self.stop_requested:
+                own_open = False
+            row = blank
+            if upstream_open:
+                assert receiver is not None
+                got = await receiver.recv()
+                if got is STOP_FLOW:
+                    upstream_open = False
+                    continue
+                row = got
+                stats.received += 1
+            value: Any = ABSENT
+            if own_open:
+                t0 = time.perf_counter()
+                try:
+                    value = await _call(method, is_async)
+                    stats.processed += 1
+                except (StopIteration, StopAsyncIteration):
+                    own_open = False
+                except RuntimeError as exc:
+                    if not isinstance(exc.__cause__, (StopIteration, StopAsyncIteration)):
+                        self.report("next", exc)
+                        raise _Failed from exc
+                    own_open = False
+                except Exception as exc:  # noqa: BLE001
+                    self.report("next", exc)
+                    raise _Failed from exc
+                finally:
+                    stats.busy_seconds += time.perf_counter() - t0
+                if value is ABSENT and not upstream_open:
+                    break
+            if sender is not None:
+                await self._send(build(row, value))
+
+    async def _transform(self, method: Callable[..., Any], on_error: str, phase: str) -> None:
+        receiver, sender = self.receiver, self.sender
+        assert receiver is not None
+        is_async = _is_async(method)
+        slots = self.spec.stage.parent_slots
+        build = self._build()
+        stats = self.stats
+        perf = time.perf_counter
+        while True:
+            row = receiver.recv_nowait()
+            if row is STOP_FLOW:
+                break
+            if row is _EMPTY_ROW:
+                if sender is not None:
+                    sender.flush()
+                row = await receiver.recv()
+                if row is STOP_FLOW:
+                    break
+            stats.received += 1
+            inputs = [row[s] for s in slots]
+            value: Any = ABSENT
+            if ABSENT not in inputs:
+                t0 = perf()
+                try:
+                    value = method(*inputs)
+                    if is_async or type(value) is CoroutineType or asyncio.isfuture(value):
+                        value = await value
+                    stats.processed += 1
+                except Exception as exc:  # noqa: BLE001
+                    value = ABSENT
+                    if on_error != "skip":
+                        self.report(phase, exc)
+                        raise _Failed from exc
+                    self._skip(phase, exc)
+                finally:
+                    stats.busy_seconds += perf() - t0
+            if sender is not None:
+                await self._send(build(row, value))
+
+    def _skip(self, phase: str, exc: Exception) -> None:
+        self.stats.skipped += 1
+        if type(exc) not in self._logged_skips:
+            self._logged_skips.add(type(exc))
+            log.warning(
+                "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and "
+                "later %s errors silently",
+                self.node.describe(),
+                self.spec.name,
+                phase,
+                type(exc).__name__,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+
+    async def aclose(self) -> None:
+        for link in self.links:
+            await link.aclose()
+        await self.control.aclose()
+
+
+
+async def run_task(spec: TaskSpec) -> None:
+    """Entry point of a task process (run on uvloop by the process wrapper)."""
+    control = await connect(spec.control, f"{spec.name}<control>")
+    runner = TaskRunner(spec, control)
+    try:
+        await runner.connect()
+        await runner.run()
+    except Exception as exc:  # noqa: BLE001 - a failure of the engine itself, reported like a node's
+        runner.report("engine", exc)
+    finally:
+        await runner.aclose()

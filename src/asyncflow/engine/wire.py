@@ -1,0 +1,123 @@
+"""The byte format on a socket between two processes: frames of rows and signals.
+
+A frame is a 9-byte header (body length ``Q``, kind ``B``) and a body.  A ``DATA``
+body is a run of rows, each a length (``Q``) and a pickle (protocol 5).  Rows are
+pickled one by one, when they are sent, so a node may reuse and mutate a buffer
+after returning it: what it emitted is already fixed.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+from collections.abc import Callable
+from typing import Any, Final
+
+__all__ = ["HEADER", "ROW_LEN", "CREDIT_BODY", "DATA", "STOP", "CREDIT", "MSG", "dump_row", "load", "FrameParser"]
+
+HEADER: Final = struct.Struct("<QB")
+ROW_LEN: Final = struct.Struct("<Q")
+CREDIT_BODY: Final = struct.Struct("<QQ")
+
+DATA: Final = 1  # rows, sender -> receiver
+STOP: Final = 2  # STOP_FLOW: no row follows
+CREDIT: Final = 3  # receiver -> sender: items and bytes taken by the receiving node
+MSG: Final = 4  # one pickled control message (parent <-> child)
+
+_dumps = pickle.dumps
+_PROTOCOL: Final = 5
+
+
+def dump_row(row: Any) -> bytes:
+    """Pickle one row (raises whatever pickle raises for an unpicklable value)."""
+    return _dumps(row, _PROTOCOL)
+
+
+def load(data: bytes | memoryview) -> Any:
+    """Unpickle one row or message."""
+    return pickle.loads(data)
+
+
+def frame(kind: int, body: bytes = b"") -> bytes:
+    """A whole frame as bytes."""
+    return HEADER.pack(len(body), kind) + body
+
+
+def split_rows(body: memoryview) -> list[memoryview]:
+    """Cut a ``DATA`` body into its rows' pickles."""
+    rows: list[memoryview] = []
+    off, end = 0, len(body)
+    unpack = ROW_LEN.unpack_from
+    while off < end:
+        (n,) = unpack(body, off)
+        off += 8
+        rows.append(body[off : off + n])
+        off += n
+    return rows
+
+
+class FrameParser:
+    """Turns a byte stream into ``(kind, body)`` calls of ``on_frame``.
+
+    A frame that arrives whole in one chunk is handed over without a copy; a large
+    frame that fills the buffer exactly takes the buffer over, so a 48 MiB item is
+    copied once on its way in, not twice.
+    """
+
+    __slots__ = ("_buf", "_on_frame")
+
+    def __init__(self, on_frame: Callable[[int, memoryview], None]) -> None:
+        self._buf = bytearray()
+        self._on_frame = on_frame
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> None:
+        if self._buf:
+            self._buf += data
+            self._parse_buffer()
+            return
+        view = memoryview(data)
+        off = self._parse(view)
+        if off < len(data):
+            self._buf += view[off:]
+
+    def _parse(self, view: memoryview) -> int:
+        off, n = 0, len(view)
+        unpack = HEADER.unpack_from
+        on_frame = self._on_frame
+        while n - off >= 9:
+            length, kind = unpack(view, off)
+            end = off + 9 + length
+            if end > n:
+                break
+            on_frame(kind, view[off + 9 : end])
+            off = end
+        return off
+
+    def _parse_buffer(self) -> None:
+        buf = self._buf
+        if len(buf) >= 9:
+            length, _ = HEADER.unpack_from(buf, 0)
+            if len(buf) == 9 + length:
+                # Exactly one frame: hand the buffer itself over.
+                self._buf = bytearray()
+                self._on_frame(buf[8], memoryview(buf)[9:])
+                return
+        # Several frames or a tail: copy each complete body out, keep the rest.
+        frames: list[tuple[int, bytes]] = []
+        off, n = 0, len(buf)
+        with memoryview(buf) as view:
+            while n - off >= 9:
+                length, kind = HEADER.unpack_from(view, off)
+                end = off + 9 + length
+                if end > n:
+                    break
+                frames.append((kind, bytes(view[off + 9 : end])))
+                off = end
+        del buf[:off]
+        for kind, body in frames:
+            self._on_frame(kind, memoryview(body))
