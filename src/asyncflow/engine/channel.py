@@ -113,15 +113,30 @@ class Link(asyncio.Protocol):
                 )
             self.taken_items = self.taken_bytes = 0
 
-    async def aclose(self, timeout: float = 5.0) -> None:
-        """Flush what is buffered, close, and wait for the connection to go (idempotent)."""
+    def close(self) -> None:
+        """Close our end now (idempotent); buffered writes are still flushed."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
-        if self.transport is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(self.closed), timeout)
-            except TimeoutError:
-                self.transport.abort()
+
+    async def wait_closed(self, timeout: float | None = None) -> bool:
+        """Wait until the connection is gone; ``False`` if ``timeout`` passed first."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), timeout)
+            return True
+        except TimeoutError:
+            return False
+
+    async def aclose_after_peer(self, timeout: float | None = None) -> None:
+        """Let the peer close first, then close.
+
+        Closing a socket whose peer is still writing to it makes the peer's next
+        write fail, and the peer's event loop then drops what it had not read yet:
+        so the side that sent its last frame waits for the side that read it.
+        """
+        if self.transport is None:
+            return
+        if not await self.wait_closed(timeout):
+            self.transport.abort()
 
 
 async def connect(sock: socket.socket, name: str) -> Link:
@@ -192,6 +207,10 @@ class Sender:
         self.sent = 0
         for link in links:
             link.on_event = self._on_event
+
+    @property
+    def links(self) -> list[Link]:
+        return self._links
 
     def _on_event(self) -> None:
         if self._pending:
@@ -330,6 +349,10 @@ class Receiver:
             link.on_event = self._waiter.wake
 
     @property
+    def links(self) -> list[Link]:
+        return self._links
+
+    @property
     def broken(self) -> list[str]:
         """Names of links that ended without ``STOP_FLOW`` (their sender died)."""
         return [link.name for link in self._links if link.eof and not link.stopped and not link.rows]
@@ -371,6 +394,8 @@ class Receiver:
                 return self._take(link)
         if all(link.stopped or link.eof for link in links):
             self._done = True
+            for link in links:
+                link.close()  # everything is read: let the sender go
             return STOP_FLOW
         return _EMPTY
 

@@ -286,6 +286,7 @@ class LocalScheduler:
                 task.ready = True
             elif kind == "done":
                 task.stats = message[1]
+                link.close()  # the child waits for this before it exits
             elif kind == "error":
                 failure: TaskFailure = message[1]
                 task.failures.append(failure)

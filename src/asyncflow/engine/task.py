@@ -31,6 +31,7 @@ __all__ = ["run_task"]
 log = logging.getLogger("asyncflow.task")
 
 _PARENT_GONE_EXIT = 70
+_CONTROL_CLOSE_TIMEOUT = 10.0
 
 
 class _Failed(Exception):
@@ -58,10 +59,10 @@ class TaskRunner:
         self.stats = TaskStats()
         self.receiver: Receiver | None = None
         self.sender: Sender | None = None
-        self.links: list[Link] = []
         self.go = asyncio.Event()
         self.stop_requested = False
         self.failed = False
+        self.finished = False
         self._logged_skips: set[type[BaseException]] = set()
         control.on_event = self._on_control
 
@@ -74,7 +75,7 @@ class TaskRunner:
                 self.go.set()
             elif message[0] == "go":
                 self.go.set()
-        if self.control.eof:
+        if self.control.eof and not self.finished:
             # The parent is gone: nobody will collect our results or stop us.
             os._exit(_PARENT_GONE_EXIT)
 
@@ -103,7 +104,6 @@ class TaskRunner:
         options = spec.options
         if spec.inputs:
             links = [await connect(s, f"{spec.name}<in{i}>") for i, s in enumerate(spec.inputs)]
-            self.links += links
             width = spec.stage.width
             self.receiver = Receiver(
                 links,
@@ -114,7 +114,6 @@ class TaskRunner:
             )
         if spec.outputs:
             links = [await connect(s, f"{spec.name}<out{i}>") for i, s in enumerate(spec.outputs)]
-            self.links += links
             width = spec.stage.width
             self.sender = Sender(
                 links,
@@ -156,6 +155,7 @@ class TaskRunner:
         if self.sender is not None:
             self.stats.dropped = self.sender.dropped
             self.stats.sent = self.sender.sent
+        self.finished = True
         self.control.send_message(("done", self.stats))
 
     async def _finish(self) -> None:
@@ -289,10 +289,15 @@ class TaskRunner:
             )
 
     async def aclose(self) -> None:
-        for link in self.links:
-            await link.aclose()
-        await self.control.aclose()
-
+        """Close the links: inputs now, outputs and control once their peer has read everything."""
+        if self.receiver is not None:
+            for link in self.receiver.links:
+                link.close()
+        if self.sender is not None:
+            for link in self.sender.links:
+                await link.aclose_after_peer()
+        # The parent closes the control link once it has our "done".
+        await self.control.aclose_after_peer(_CONTROL_CLOSE_TIMEOUT)
 
 
 async def run_task(spec: TaskSpec) -> None:
