@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["BATCH", "REALTIME", "FlowType", "STOP_FLOW", "StopFlow"]
+__all__ = ["BATCH", "REALTIME", "STOP_FLOW", "FlowType", "StopFlow"]
 
 
-class FlowType(str, enum.Enum):
+class FlowType(enum.StrEnum):
     """How a flow treats a full queue.
 
     ``BATCH`` waits (backpressure: nothing is ever dropped); ``REALTIME`` drops the
@@ -17,9 +17,6 @@ class FlowType(str, enum.Enum):
 
     BATCH = "batch"
     REALTIME = "realtime"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 BATCH = FlowType.BATCH

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 __all__ = [
     "FlowError",
-    "NodeFailedError",
-    "WorkerDiedError",
     "FlowKilledError",
     "GraphError",
     "NodeConfigError",
+    "NodeFailedError",
+    "WorkerDiedError",
 ]
 
 

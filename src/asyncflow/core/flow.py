@@ -26,7 +26,7 @@ log = logging.getLogger("asyncflow")
 
 def _flow_type(value: object) -> FlowType:
     try:
-        return FlowType(value)
+        return FlowType(value)  # type: ignore[arg-type]  # validated right here
     except ValueError:
         raise ValueError(
             f"Flow: unknown flow_type {value!r}; use BATCH or REALTIME (or 'batch' / 'realtime')"

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import GraphError
-from .node import ConsumerNode, Node, ProcessorNode, ProducerNode
+from .node import ConsumerNode, Node, ProducerNode
 
-__all__ = ["ABSENT", "Absent", "Graph", "Stage", "check_graph", "linearize", "find_unpicklable"]
+__all__ = ["ABSENT", "Absent", "Graph", "Stage", "check_graph", "find_unpicklable", "linearize"]
 
 
 class Absent(enum.Enum):
@@ -147,9 +147,9 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
         if _reaches_no_producer(consumer):
             raise GraphError(f"Flow: {consumer.describe()} is not reachable from the producers")
 
-    names: dict[str, Node] = {}
+    by_name: dict[str, Node] = {}
     for node in found:
-        other = names.setdefault(node.name, node)
+        other = by_name.setdefault(node.name, node)
         if other is not node:
             raise GraphError(
                 f"Flow: two nodes are named {node.name!r} ({type(other).__name__} and "
@@ -211,7 +211,7 @@ def find_unpicklable(node: Node) -> str | None:
     try:
         pickle.dumps(node, protocol=pickle.HIGHEST_PROTOCOL)
         return None
-    except Exception as exc:  # noqa: BLE001 - any pickling failure is reported
+    except Exception as exc:
         whole = f"{type(exc).__name__}: {exc}"
     state = getattr(node, "__dict__", {})
     for attr, value in state.items():
@@ -219,7 +219,7 @@ def find_unpicklable(node: Node) -> str | None:
             continue
         try:
             pickle.Pickler(io.BytesIO(), protocol=pickle.HIGHEST_PROTOCOL).dump(value)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return f"attribute {attr!r} ({type(value).__name__}) does not pickle ({type(exc).__name__}: {exc})"
     return f"its class does not pickle ({whole}); define node classes at module level"
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from typing import Any, ClassVar, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
 
 from .errors import NodeConfigError
 
-__all__ = ["Node", "ProducerNode", "ProcessorNode", "ConsumerNode", "OnError", "DeviceType"]
+__all__ = ["ConsumerNode", "DeviceType", "Node", "OnError", "ProcessorNode", "ProducerNode"]
 
 OnError = Literal["raise", "skip"]
 DeviceType = Literal["cpu", "gpu"]

@@ -19,7 +19,7 @@ class FlowOptions:
 
     - ``queue_size`` (128): items in flight on one channel (sent and not yet taken by
       the receiving node).  What is in flight in a whole flow stays near
-      ``queue_size`` × hops, whatever the batching.
+      ``queue_size`` times the hops, whatever the batching.
     - ``batch_size`` (64, at most ``queue_size``): the most items one frame carries
       between two processes.  Frames are sent when full, when the sending task is
       idle, or when ``flush_interval`` has passed since the first item in them.

@@ -28,7 +28,7 @@ from typing import Any, cast
 from ..core.constants import STOP_FLOW
 from . import wire
 
-__all__ = ["Link", "Sender", "Receiver", "BrokenChannelError", "connect"]
+__all__ = ["BrokenChannelError", "Link", "Receiver", "Sender", "connect"]
 
 
 class BrokenChannelError(Exception):

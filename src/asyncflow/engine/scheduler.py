@@ -10,6 +10,7 @@ which returns only when every child has exited and been reaped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import pickle
 import socket
@@ -63,7 +64,7 @@ def _tracker_acquire() -> None:
     global _tracker_users, _tracker_was_running
     with _tracker_lock:
         if _tracker_users == 0:
-            rt = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+            rt = resource_tracker._resource_tracker
             _tracker_was_running = getattr(rt, "_fd", None) is not None
         _tracker_users += 1
 
@@ -74,12 +75,12 @@ def _tracker_release() -> None:
     with _tracker_lock:
         _tracker_users -= 1
         if _tracker_users == 0 and not _tracker_was_running:
-            rt = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+            rt = resource_tracker._resource_tracker
             stop = getattr(rt, "_stop", None)
             if stop is not None:
                 try:
                     stop()
-                except Exception:  # noqa: BLE001 - best effort
+                except Exception:
                     log.debug("could not stop the resource tracker", exc_info=True)
 
 
@@ -240,7 +241,7 @@ class LocalScheduler:
                 sock.close()
         for task, sock in zip(self.tasks, parent_ends, strict=False):
             link = await connect(sock, f"parent<{task.spec.name}>")
-            link.on_event = lambda t=task: self._on_control(t)  # type: ignore[misc]
+            link.on_event = functools.partial(self._on_control, task)
             task.control = link
             self._on_control(task)
         for sock in parent_ends[len(self.tasks) :]:
@@ -300,7 +301,8 @@ class LocalScheduler:
         self._error = error
         self._stop_requested = True
         # Tasks stuck in a node must not hold the flow forever after a failure.
-        self._arm_kill(self.options.stop_timeout, f"they did not stop within {self.options.stop_timeout}s after {error.task or error.node} failed")
+        timeout = self.options.stop_timeout
+        self._arm_kill(timeout, f"they did not stop within {timeout}s after {error.task or error.node} failed")
 
     def _drive(self) -> None:
         """Send what the state calls for: "go" when all are ready, "stop" when asked."""
@@ -355,7 +357,7 @@ def _failure_error(failure: TaskFailure) -> NodeFailedError:
     if failure.exception is not None:
         try:
             cause = pickle.loads(failure.exception)
-        except Exception:  # noqa: BLE001
+        except Exception:
             cause = None
     error.__cause__ = cause if cause is not None else RemoteTraceback(failure.traceback)
     return error

@@ -9,7 +9,7 @@ from ..core.constants import FlowType
 from ..core.graph import Stage
 from ..core.options import FlowOptions
 
-__all__ = ["TaskSpec", "TaskFailure", "TaskStats"]
+__all__ = ["TaskFailure", "TaskSpec", "TaskStats"]
 
 
 @dataclass(frozen=True)

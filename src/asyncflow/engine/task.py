@@ -82,10 +82,11 @@ class TaskRunner:
     def report(self, phase: str, exc: BaseException) -> None:
         """Send a failure to the parent."""
         self.failed = True
+        pickled: bytes | None
         try:
-            pickled: bytes | None = pickle.dumps(exc, protocol=5)
+            pickled = pickle.dumps(exc, protocol=5)
             pickle.loads(pickled)
-        except Exception:  # noqa: BLE001 - an exception that does not round-trip is sent as text
+        except Exception:
             pickled = None
         failure = TaskFailure(
             task=self.spec.name,
@@ -135,7 +136,7 @@ class TaskRunner:
         try:
             await _call(self.node.open, _is_async(self.node.open))
             opened = True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.report("open", exc)
         if opened:
             self.control.send_message(("ready",))
@@ -148,7 +149,7 @@ class TaskRunner:
             finally:
                 try:
                     await _call(self.node.close, _is_async(self.node.close))
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self.report("close", exc)
         await self._finish()
         self.stats.wall_seconds = time.perf_counter() - started
@@ -184,7 +185,7 @@ class TaskRunner:
             await self.sender.send(row)
         except (BrokenChannelError, _Failed):
             raise
-        except Exception as exc:  # noqa: BLE001 - the row does not pickle
+        except Exception as exc:
             wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
             wrapped.__cause__ = exc
             self.report("send", wrapped)
@@ -224,7 +225,7 @@ class TaskRunner:
                         self.report("next", exc)
                         raise _Failed from exc
                     own_open = False
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     self.report("next", exc)
                     raise _Failed from exc
                 finally:
@@ -262,7 +263,7 @@ class TaskRunner:
                     if is_async or type(value) is CoroutineType or asyncio.isfuture(value):
                         value = await value
                     stats.processed += 1
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     value = ABSENT
                     if on_error != "skip":
                         self.report(phase, exc)
@@ -307,7 +308,7 @@ async def run_task(spec: TaskSpec) -> None:
     try:
         await runner.connect()
         await runner.run()
-    except Exception as exc:  # noqa: BLE001 - a failure of the engine itself, reported like a node's
+    except Exception as exc:
         runner.report("engine", exc)
     finally:
         await runner.aclose()

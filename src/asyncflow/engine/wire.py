@@ -13,7 +13,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["HEADER", "ROW_LEN", "CREDIT_BODY", "DATA", "STOP", "CREDIT", "MSG", "dump_row", "load", "FrameParser"]
+__all__ = ["CREDIT", "CREDIT_BODY", "DATA", "HEADER", "MSG", "ROW_LEN", "STOP", "FrameParser", "dump_row", "load"]
 
 HEADER: Final = struct.Struct("<QB")
 ROW_LEN: Final = struct.Struct("<Q")
