@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from asyncflow.core.errors import NodeConfigError
 from asyncflow.consumers import CommandlineConsumer, FileAppenderConsumer, VoidConsumer
+from asyncflow.core.errors import NodeConfigError
 
 
 class Unserialisable:
@@ -67,8 +67,8 @@ def test_commandline_pickles_with_its_configuration(capsys: pytest.CaptureFixtur
 def test_void_consumer_does_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     node = VoidConsumer()
     node.open()
-    assert node.consume(1) is None
-    assert node.consume(1, 2) is None
+    node.consume(1)
+    node.consume(1, 2)
     node.close()
     assert capsys.readouterr() == ("", "")
 
@@ -151,7 +151,7 @@ def test_file_appender_unserialisable_item_raises_type_error_naming_node(tmp_pat
     assert read_lines(path) == [1, 2]  # nothing half-written
 
 
-@pytest.mark.parametrize(("path", "match"), [(42, "path must be a str or a path"), ("", "must not be empty")])
+@pytest.mark.parametrize(("path", "match"), [(42, "path must be a str or a path"), ("", "path must not be empty")])
 def test_file_appender_rejects_bad_path(path: object, match: str) -> None:
     with pytest.raises(NodeConfigError, match=rf"FileAppenderConsumer 'log': {match}"):
         FileAppenderConsumer(path, name="log")  # type: ignore[arg-type]

@@ -113,7 +113,7 @@ def test_function_processor_passes_one_input_per_parent_in_order() -> None:
 
 def test_function_processor_with_async_function_returns_awaitable_result() -> None:
     result = FunctionProcessor(async_double).process(21)
-    assert inspect.isawaitable(result)
+    assert inspect.iscoroutine(result)
     assert asyncio.run(result) == 42
 
 
