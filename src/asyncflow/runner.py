@@ -20,30 +20,36 @@ def run(flow: Flow) -> None:
 
     The first Ctrl-C stops the flow gracefully (``run`` then returns normally:
     the user asked for it); a second one ends the processes hard and raises
-    ``KeyboardInterrupt``.  Errors raise ``FlowError``.
+    ``KeyboardInterrupt``.  SIGTERM also stops the flow gracefully, then raises
+    ``SystemExit(143)`` (128 + SIGTERM, as a shell reports it) so that a script
+    asked to terminate does terminate; a signal after it ends the processes hard.
+    Errors raise ``FlowError``.
     """
     interrupts = 0
+    terminated = False
 
     async def main() -> None:
         nonlocal interrupts
         loop = asyncio.get_running_loop()
 
-        def on_sigint() -> None:
-            nonlocal interrupts
+        def on_signal(signum: int) -> None:
+            nonlocal interrupts, terminated
             interrupts += 1
+            terminated = terminated or signum == signal.SIGTERM
             if interrupts == 1:
                 flow.stop()
             else:
                 flow.kill()
 
         in_main = threading.current_thread() is threading.main_thread()
-        if in_main:
-            loop.add_signal_handler(signal.SIGINT, on_sigint)
+        handled = (signal.SIGINT, signal.SIGTERM) if in_main else ()
+        for signum in handled:
+            loop.add_signal_handler(signum, on_signal, signum)
         try:
             await flow.run()
         finally:
-            if in_main:
-                loop.remove_signal_handler(signal.SIGINT)
+            for signum in handled:
+                loop.remove_signal_handler(signum)
 
     from .core.errors import FlowKilledError
 
@@ -54,3 +60,5 @@ def run(flow: Flow) -> None:
             if interrupts >= 2:
                 raise KeyboardInterrupt from exc
             raise
+    if terminated:
+        raise SystemExit(128 + signal.SIGTERM)

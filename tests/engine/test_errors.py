@@ -137,9 +137,10 @@ async def test_worker_that_dies_is_reported(tmp_path: Path, how: str) -> None:
         assert err.exitcode == -signal.SIGSEGV
 
 
-async def test_one_of_three_workers_dies(tmp_path: Path) -> None:
+@pytest.mark.parametrize("how", ["sigkill", "exit", "segfault"])
+async def test_one_of_three_workers_dies(tmp_path: Path, how: str) -> None:
     a = CountProducer(None, delay=0.001)
-    b = Dies("sigkill", at=20, nb_tasks=3, name="trio")(a)
+    b = Dies(how, at=20, nb_tasks=3, name="trio")(a)
     c = SlowSink()(b)
     err = await run_expecting(Flow([a], [c]), WorkerDiedError)
     assert err.node == "trio" and err.task == "trio[2]"

@@ -255,3 +255,24 @@ def test_parent_killed_takes_its_children_along(tmp_path: Path) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_sigterm_to_the_parent_stops_gracefully_and_exits(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    proc = _start_script(out)
+    try:
+        _wait_line(proc, "running")
+        children = _descendants(proc.pid)
+        assert children
+        os.kill(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, stderr
+    assert "terminated" in stdout
+    assert events(out) == ["open", "close"], "close() ran in the consumer"
+    items = recorded(out)
+    assert items == list(range(len(items)))
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in children)

@@ -47,6 +47,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         sys.exit(130)
+    except SystemExit as exc:
+        print("terminated", flush=True)
+        raise exc
     print("returned", flush=True)
 
 
