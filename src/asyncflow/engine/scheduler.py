@@ -157,7 +157,8 @@ class LocalScheduler:
         self._stop_requested = True
         self._kill_reason = self._kill_reason or reason
         for task in self.tasks:
-            if task.process is not None and not task.exited and task.process.exitcode is None:
+            started = task.process is not None and task.process.pid is not None
+            if started and task.process is not None and not task.exited and task.process.exitcode is None:
                 task.killed = True
                 try:
                     task.process.kill()
