@@ -86,10 +86,10 @@ async def test_backpressure_bounds_items_in_flight_and_stop_loses_nothing(tmp_pa
     options = FlowOptions()
     hops = 1
     # Per hop: at most queue_size items sent and not acknowledged (a partly filled
-    # batch counts: items are charged when they join a batch), one batch of slack,
-    # plus the item in the producer's hand (waiting for credit) and the one in the
-    # consumer's hand (taken, not yet counted).
-    bound = hops * (options.queue_size + options.batch_size) + 2
+    # batch counts: items are charged when they join a batch), plus what the two
+    # tasks hold in hand: the producer's batch not yet handed over and the batch
+    # the consumer has taken (and acknowledged) but not finished, a batch each.
+    bound = hops * (options.queue_size + 2 * options.batch_size) + 2
 
     task = asyncio.create_task(flow.run())
     try:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import GraphError
-from .node import ConsumerNode, Node, ProducerNode
+from .node import ConsumerNode, Node, ProducerNode, check_settings
 
 __all__ = ["ABSENT", "Absent", "Graph", "Stage", "check_graph", "find_unpicklable", "linearize"]
 
@@ -100,7 +100,8 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
     Raises ``TypeError`` for non-nodes and ``GraphError`` (a ``ValueError``) for a
     cycle (naming its members), an unwired or unreachable node, a producer that is
     used but not listed (or listed but unused), duplicates, clashing names, and a
-    node that does not pickle (naming the attribute that fails).
+    node that does not pickle (naming the attribute that fails); ``NodeConfigError``
+    for a node whose settings were changed to bad values after ``__init__``.
     """
     prods = _as_node_list(producers, "producers", ProducerNode)
     cons = _as_node_list(consumers, "consumers", ConsumerNode)
@@ -157,6 +158,8 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
             )
 
     order = _run_order(prods, found)
+    for node in order:
+        check_settings(node)
     if check_pickle:
         for node in order:
             problem = find_unpicklable(node)

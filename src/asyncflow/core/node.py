@@ -189,12 +189,8 @@ class ProcessorNode(Node):
     ) -> None:
         super().__init__(name=name)
         self.nb_tasks = _check_nb_tasks(self.describe(), nb_tasks)
-        if device_type not in ("cpu", "gpu"):
-            raise NodeConfigError(f"{self.describe()}: device_type must be 'cpu' or 'gpu', got {device_type!r}")
-        self.device_type = device_type
-        if not isinstance(ordered, bool):
-            raise NodeConfigError(f"{self.describe()}: ordered must be True or False, got {ordered!r}")
-        self.ordered = ordered
+        self.device_type = _check_device_type(self.describe(), device_type)
+        self.ordered = _check_ordered(self.describe(), ordered)
         self.on_error = _check_on_error(self.describe(), on_error)
 
     def process(self, *inputs: Any) -> Any:
@@ -229,3 +225,36 @@ def _check_on_error(owner: str, on_error: object) -> OnError:
     if on_error == "skip":
         return "skip"
     raise NodeConfigError(f"{owner}: on_error must be 'raise' or 'skip', got {on_error!r}")
+
+
+def _check_device_type(owner: str, device_type: object) -> DeviceType:
+    if device_type == "cpu":
+        return "cpu"
+    if device_type == "gpu":
+        return "gpu"
+    raise NodeConfigError(f"{owner}: device_type must be 'cpu' or 'gpu', got {device_type!r}")
+
+
+def _check_ordered(owner: str, ordered: object) -> bool:
+    if not isinstance(ordered, bool):
+        raise NodeConfigError(f"{owner}: ordered must be True or False, got {ordered!r}")
+    return ordered
+
+
+def check_settings(node: Node) -> None:
+    """Check a node's settings again when a ``Flow`` is built.
+
+    Attributes assigned after ``__init__`` (``node.nb_tasks = 0``), or by a subclass
+    that skips ``super().__init__()``, never went through the constructor's checks;
+    left alone they fail late in the engine (a producer run as two tasks hangs it).
+    Raises ``NodeConfigError`` naming the node.
+    """
+    owner = node.describe()
+    nb_tasks = _check_nb_tasks(owner, node.nb_tasks)
+    if nb_tasks != 1 and not isinstance(node, ProcessorNode):
+        raise NodeConfigError(
+            f"{owner}: only processors run as several tasks; nb_tasks must be 1 for a {node._kind}, got {nb_tasks}"
+        )
+    _check_on_error(owner, node.on_error)
+    _check_ordered(owner, node.ordered)
+    _check_device_type(owner, node.device_type)

@@ -17,12 +17,14 @@ _ENGINES = ("local",)
 class FlowOptions:
     """Every key that ``flow_options`` accepts, with its default.
 
-    - ``queue_size`` (128): items in flight on one channel (sent and not yet taken by
-      the receiving node).  What is in flight in a whole flow stays near
-      ``queue_size`` times the hops, whatever the batching.
-    - ``batch_size`` (64, at most ``queue_size``): the most items one frame carries
-      between two processes.  Frames are sent when full, when the sending task is
-      idle, or when ``flush_interval`` has passed since the first item in them.
+    - ``queue_size`` (512): items in flight on one channel (sent and not yet taken by
+      the receiving task).  What is in flight on one hop is at most ``queue_size``
+      plus the batch each side holds in hand (``queue_size + 2 * batch_size``),
+      whatever the item size; the whole flow holds that times the hops.
+    - ``batch_size`` (256, at most ``queue_size``): the most items one frame carries
+      between two processes, and the most a task takes in at once.  Frames are sent
+      when full, when the sending task is idle, or when ``flush_interval`` has passed
+      since the first item in them.
     - ``flush_interval`` (0.001 s): the longest an item waits in a partly filled frame.
     - ``max_bytes_in_flight`` (64 MiB): a byte budget per channel on top of
       ``queue_size``, so large items do not multiply memory (one frame is always
@@ -36,8 +38,8 @@ class FlowOptions:
     - ``engine`` (``"local"``): which engine runs the tasks.
     """
 
-    queue_size: int = 128
-    batch_size: int = 64
+    queue_size: int = 512
+    batch_size: int = 256
     flush_interval: float = 0.001
     max_bytes_in_flight: int = 64 * 1024 * 1024
     start_method: str = "spawn"
@@ -89,7 +91,8 @@ def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
                 f"flow_options: unknown key {key!r}; known keys: {', '.join(sorted(known))}"
             )
     queue_size = _int("queue_size", options.get("queue_size", FlowOptions.queue_size), 1)
-    batch_size = _int("batch_size", options.get("batch_size", min(FlowOptions.batch_size, queue_size)), 1)
+    default_batch = min(FlowOptions.batch_size, max(1, queue_size // 2))
+    batch_size = _int("batch_size", options.get("batch_size", default_batch), 1)
     if batch_size > queue_size:
         raise ValueError(
             f"flow_options['batch_size'] ({batch_size}) cannot exceed flow_options['queue_size'] ({queue_size})"

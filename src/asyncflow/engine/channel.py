@@ -35,6 +35,15 @@ class BrokenChannelError(Exception):
     """Raised when a row is sent on a link whose peer has gone away."""
 
 
+class _Unreadable:
+    """Stands in for rows that could not be unpickled; taking it raises the error."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class Link(asyncio.Protocol):
     """One end of a socket pair: parses incoming frames, writes outgoing ones."""
 
@@ -42,7 +51,8 @@ class Link(asyncio.Protocol):
         self.name = name
         self.transport: asyncio.Transport | None = None
         self._parser = wire.FrameParser(self._on_frame)
-        self.rows: deque[memoryview] = deque()
+        self.rows: deque[Any] = deque()  # rows, or memoryviews of rows still pickled
+        self.frames: deque[list[int]] = deque()  # [rows not yet taken, body bytes] per frame
         self.messages: deque[Any] = deque()
         self.stopped = False  # STOP_FLOW received
         self.eof = False  # connection gone
@@ -72,8 +82,17 @@ class Link(asyncio.Protocol):
         self._wake()
 
     def _on_frame(self, kind: int, body: memoryview) -> None:
-        if kind == wire.DATA:
-            self.rows.extend(wire.split_rows(body))
+        if kind == wire.ROWS:
+            try:
+                rows = wire.load(body)
+            except Exception as exc:
+                rows = [_Unreadable(exc)]
+            self.rows.extend(rows)
+            self.frames.append([len(rows), len(body)])
+        elif kind == wire.DATA:
+            rows = wire.split_rows(body)
+            self.rows.extend(rows)
+            self.frames.append([len(rows), len(body)])
         elif kind == wire.CREDIT:
             items, nbytes = wire.CREDIT_BODY.unpack(body)
             self.unacked_items -= items
@@ -169,13 +188,29 @@ class _Waiter:
             self._future = None
 
 
+class Frozen:
+    """A row pickled when it was produced (it held something mutable)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 class Sender:
     """Sends rows to the links of the next stage, in order, with credit and batching.
 
     Row ``k`` (counting from ``first`` in steps of ``step``) goes to link
     ``k % len(links)``; a task that is worker ``i`` of ``M`` uses ``first=i, step=M``
     so that the next stage can restore the order positionally.
+
+    A batch holds either immutable rows (sent as one ``ROWS`` pickle) or rows
+    pickled when they were sent (``DATA``).  It is written when full, when it
+    holds over ``_BATCH_BYTES``, when a row of the other kind comes, when the
+    task goes idle, or once its first row has waited ``flush_interval``.
     """
+
+    _BATCH_BYTES = 1 << 20
 
     def __init__(
         self,
@@ -197,9 +232,12 @@ class Sender:
         self._realtime = realtime
         self._pos = first
         self._step = step
-        self._batches: list[list[bytes]] = [[] for _ in links]
-        self._started = [0.0] * len(links)
-        self._pending: deque[bytes] = deque()  # REALTIME: rows not yet given a link
+        n = len(links)
+        self._batches: list[list[Any]] = [[] for _ in range(n)]
+        self._pickled = [False] * n  # batch i holds pickled rows (DATA) or rows (ROWS)
+        self._batch_bytes = [0] * n
+        self._started = [0.0] * n
+        self._pending: deque[tuple[Any, int, bool]] = deque()  # REALTIME: rows not yet given a link
         self._waiter = _Waiter()
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
@@ -222,22 +260,29 @@ class Sender:
             return False
         return link.unacked_items == 0 or link.unacked_bytes < self._max_bytes
 
-    def _target(self) -> int:
-        return self._pos % len(self._links)
-
-    def _assign(self, index: int, data: bytes) -> None:
-        link = self._links[index]
+    def _assign(self, index: int, entry: Any, size: int, pickled: bool) -> None:
         batch = self._batches[index]
+        if batch and self._pickled[index] is not pickled:
+            self._write(index)
+            batch = self._batches[index]
         if not batch:
             self._started[index] = self._loop.time()
-        batch.append(data)
-        link.unacked_items += 1
-        link.unacked_bytes += len(data)
+            self._pickled[index] = pickled
+        batch.append(entry)
+        self._batch_bytes[index] += size
+        self._links[index].unacked_items += 1
         self._pos += self._step
         self.sent += 1
-        if len(batch) >= self._batch_size or self._loop.time() - self._started[index] >= self._flush_interval:
+        if len(batch) >= self._batch_size or self._batch_bytes[index] >= self._BATCH_BYTES:
             self._write(index)
-        elif not self._flush_scheduled:
+
+    def _after_assign(self) -> None:
+        """Write batches whose first row has waited long enough; flush the rest when idle."""
+        now = self._loop.time()
+        for index, batch in enumerate(self._batches):
+            if batch and now - self._started[index] >= self._flush_interval:
+                self._write(index)
+        if not self._flush_scheduled and any(self._batches):
             self._flush_scheduled = True
             self._loop.call_soon(self._flush_soon)
 
@@ -246,13 +291,23 @@ class Sender:
         if not batch:
             return
         self._batches[index] = []
+        self._batch_bytes[index] = 0
+        link = self._links[index]
+        if not self._pickled[index]:
+            body = wire.dump_row(batch)
+            link.unacked_bytes += len(body)
+            if len(body) < 65536:
+                link.write(wire.HEADER.pack(len(body), wire.ROWS) + body)
+            else:
+                link.write_parts([wire.HEADER.pack(len(body), wire.ROWS), body])
+            return
         size = sum(len(b) for b in batch) + 8 * len(batch)
+        link.unacked_bytes += size
         parts: list[bytes] = [wire.HEADER.pack(size, wire.DATA)]
         pack = wire.ROW_LEN.pack
         for data in batch:
             parts.append(pack(len(data)))
             parts.append(data)
-        link = self._links[index]
         if size < 65536:
             link.write(b"".join(parts))
         else:
@@ -273,34 +328,108 @@ class Sender:
     def _pump(self) -> None:
         """REALTIME: hand unsent rows to links that have credit."""
         pending = self._pending
+        links = self._links
         while pending:
-            index = self._target()
-            if self._links[index].eof:
-                raise BrokenChannelError(f"link {self._links[index].name} is closed")
-            if not self._has_credit(self._links[index]):
-                return
-            self._assign(index, pending.popleft())
+            index = self._pos % len(links)
+            if links[index].eof:
+                raise BrokenChannelError(f"link {links[index].name} is closed")
+            if not self._has_credit(links[index]):
+                break
+            self._assign(index, *pending.popleft())
+        self._after_assign()
 
-    async def send(self, row: Any) -> None:
-        """Send one row: in BATCH wait for room, in REALTIME drop the oldest unsent row if full."""
-        data = wire.dump_row(row)
+    @staticmethod
+    def freeze(row: tuple[Any, ...]) -> Any:
+        """Fix a row as it is now: itself if nothing in it can change, else its pickle.
+
+        The task calls this as soon as a node returns, before it calls the node
+        again, so a node may reuse and mutate the buffer it returned.
+        """
+        if wire.immutable_size(row) >= 0:
+            return row
+        return Frozen(wire.dump_row(row))
+
+    async def send(self, row: tuple[Any, ...]) -> None:
+        """Send one row (see ``send_many``)."""
+        await self.send_many([self.freeze(row)])
+
+    async def send_many(self, entries: list[Any]) -> None:
+        """Send frozen rows (see ``freeze``) in order.
+
+        In BATCH wait for room; in REALTIME drop the oldest unsent rows when full.
+        """
+        immutable_size = wire.immutable_size
         if self._realtime:
-            self._pending.append(data)
-            if len(self._pending) > self._queue_size:
-                self._pending.popleft()
+            pending = self._pending
+            for entry in entries:
+                if type(entry) is Frozen:
+                    pending.append((entry.data, len(entry.data), True))
+                else:
+                    pending.append((entry, immutable_size(entry), False))
+            while len(pending) > self._queue_size:
+                pending.popleft()
                 self.dropped += 1
             self._pump()
             return
-        index = self._target()
-        link = self._links[index]
-        while not self._has_credit(link):
+        links = self._links
+        nlinks = len(links)
+        queue_size = self._queue_size
+        if nlinks == 1:
+            sizes = [-1 if type(e) is Frozen else immutable_size(e) for e in entries]
+            if min(sizes, default=0) >= 0:
+                await self._send_immutable(entries, sizes)
+                return
+        for entry in entries:
+            if type(entry) is Frozen:
+                data: Any = entry.data
+                size = len(data)
+                pickled = True
+            else:
+                data = entry
+                size = immutable_size(entry)
+                pickled = False
+            index = self._pos % nlinks
+            link = links[index]
+            if link.unacked_items >= queue_size or not self._has_credit(link):
+                while not self._has_credit(link):
+                    if link.eof:
+                        raise BrokenChannelError(f"link {link.name} is closed")
+                    self._write(index)
+                    await self._waiter.wait()
             if link.eof:
                 raise BrokenChannelError(f"link {link.name} is closed")
-            self._write(index)
-            await self._waiter.wait()
-        if link.eof:
-            raise BrokenChannelError(f"link {link.name} is closed")
-        self._assign(index, data)
+            self._assign(index, data, size, pickled)
+        self._after_assign()
+
+    async def _send_immutable(self, rows: list[tuple[Any, ...]], sizes: list[int]) -> None:
+        """The common case, in chunks: one link, rows that need no copy."""
+        link = self._links[0]
+        i, n = 0, len(rows)
+        while i < n:
+            if link.eof:
+                raise BrokenChannelError(f"link {link.name} is closed")
+            room = self._queue_size - link.unacked_items
+            if room <= 0 or (link.unacked_items and link.unacked_bytes >= self._max_bytes):
+                self._write(0)
+                await self._waiter.wait()
+                continue
+            batch = self._batches[0]
+            if batch and self._pickled[0]:
+                self._write(0)
+                batch = self._batches[0]
+            if not batch:
+                self._started[0] = self._loop.time()
+                self._pickled[0] = False
+            take = min(room, n - i, self._batch_size - len(batch))
+            batch.extend(rows[i : i + take])
+            self._batch_bytes[0] += sum(sizes[i : i + take])
+            link.unacked_items += take
+            self._pos += take * self._step
+            self.sent += take
+            i += take
+            if len(batch) >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
+                self._write(0)
+        self._after_assign()
 
     async def send_stop(self) -> None:
         """Flush everything (waiting for room for unsent REALTIME rows), then write STOP_FLOW."""
@@ -333,16 +462,26 @@ class Receiver:
     """
 
     def __init__(
-        self, links: list[Link], *, queue_size: int, positional: bool = True, first: int = 0, step: int = 1
+        self,
+        links: list[Link],
+        *,
+        queue_size: int,
+        max_bytes: int,
+        positional: bool = True,
+        first: int = 0,
+        step: int = 1,
     ) -> None:
         self._links = links
         self._positional = positional and len(links) > 1
         self._pos = first
         self._step = step
         self._rr = 0
-        self._ack_every = max(1, queue_size // 4)
+        # Acknowledging half of what the sender may have unacknowledged keeps it
+        # busy and can never deadlock: a sender that waits has queue_size items
+        # (or max_bytes bytes) out, and once they are taken half of that is passed.
+        self._ack_items = max(1, queue_size // 2)
+        self._ack_bytes = max(1, max_bytes // 2)
         self._waiter = _Waiter()
-        self._ack_scheduled = False
         self._loop = asyncio.get_running_loop()
         self._done = False
         for link in links:
@@ -358,20 +497,21 @@ class Receiver:
         return [link.name for link in self._links if link.eof and not link.stopped and not link.rows]
 
     def _take(self, link: Link) -> Any:
-        data = link.rows.popleft()
+        row = link.rows.popleft()
         link.taken_items += 1
-        link.taken_bytes += len(data)
-        if link.taken_items >= self._ack_every:
+        frame = link.frames[0]
+        frame[0] -= 1
+        if frame[0] == 0:
+            link.frames.popleft()
+            link.taken_bytes += frame[1]
+        if link.taken_items >= self._ack_items or link.taken_bytes >= self._ack_bytes:
             link.acknowledge()
-        elif not link.rows and not self._ack_scheduled:
-            self._ack_scheduled = True
-            self._loop.call_soon(self._ack_all)
-        return wire.load(data)
-
-    def _ack_all(self) -> None:
-        self._ack_scheduled = False
-        for link in self._links:
-            link.acknowledge()
+        kind = type(row)
+        if kind is memoryview:
+            return wire.load(row)
+        if kind is _Unreadable:
+            raise row.error
+        return row
 
     def recv_nowait(self) -> Any:
         """The next row, ``STOP_FLOW`` at the end, or ``_EMPTY`` if nothing is ready."""
@@ -398,6 +538,53 @@ class Receiver:
                 link.close()  # everything is read: let the sender go
             return STOP_FLOW
         return _EMPTY
+
+    def take_ready(self, limit: int) -> list[Any] | None:
+        """Up to ``limit`` rows that are here now (maybe none); ``None`` once the stream has ended."""
+        out: list[Any] = []
+        if not self._positional and len(self._links) == 1:
+            link = self._links[0]
+            n = min(limit, len(link.rows))
+            if n:
+                self._take_many(link, n, out)
+                return out
+        while len(out) < limit:
+            item = self.recv_nowait()
+            if item is _EMPTY:
+                break
+            if item is STOP_FLOW:
+                return out or None
+            out.append(item)
+        return out
+
+    def _take_many(self, link: Link, n: int, out: list[Any]) -> None:
+        rows, frames = link.rows, link.frames
+        popleft = rows.popleft
+        append = out.append
+        remaining = n
+        while remaining:
+            frame = frames[0]
+            k = frame[0] if frame[0] < remaining else remaining
+            for _ in range(k):
+                row = popleft()
+                kind = type(row)
+                if kind is memoryview:
+                    row = wire.load(row)
+                elif kind is _Unreadable:
+                    raise row.error
+                append(row)
+            frame[0] -= k
+            remaining -= k
+            if frame[0] == 0:
+                frames.popleft()
+                link.taken_bytes += frame[1]
+        link.taken_items += n
+        if link.taken_items >= self._ack_items or link.taken_bytes >= self._ack_bytes:
+            link.acknowledge()
+
+    async def wait(self) -> None:
+        """Wait until something arrives on any link (or a link ends)."""
+        await self._waiter.wait()
 
     async def recv(self) -> Any:
         """The next row, or ``STOP_FLOW`` once every upstream link has ended."""

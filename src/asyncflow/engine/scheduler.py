@@ -228,7 +228,7 @@ class LocalScheduler:
                 task.process = TaskProcess(spec, context)
                 try:
                     task.process.start()
-                except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                except Exception as exc:
                     raise FlowError(
                         f"{spec.stage.node.describe()} (task {spec.name}) could not be started: {exc}",
                         node=spec.node_name,

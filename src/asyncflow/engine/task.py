@@ -17,12 +17,11 @@ import time
 import traceback
 from collections.abc import Callable
 from types import CoroutineType
-from typing import Any
+from typing import Any, NoReturn
 
 from ..core.constants import REALTIME, STOP_FLOW
 from ..core.graph import ABSENT
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
-from .channel import _EMPTY as _EMPTY_ROW
 from .channel import BrokenChannelError, Link, Receiver, Sender, connect
 from .spec import TaskFailure, TaskSpec, TaskStats
 
@@ -40,6 +39,18 @@ class _Failed(Exception):
 
 def _is_async(method: Callable[..., Any]) -> bool:
     return asyncio.iscoroutinefunction(method)
+
+
+def compile_build(sources: tuple[int, ...]) -> Callable[[tuple[Any, ...], Any], tuple[Any, ...]]:
+    """A function ``(row, value) -> next row`` for a stage's ``out_sources``.
+
+    Generated as a tuple display (``(row[0], value, row[2])``), which is several
+    times faster per row than a generic comprehension; the sources are ints.
+    """
+    parts = ", ".join("value" if s < 0 else f"row[{int(s)}]" for s in sources)
+    code = f"lambda row, value: ({parts}{',' if len(sources) == 1 else ''})"
+    built: Callable[[tuple[Any, ...], Any], tuple[Any, ...]] = eval(code)
+    return built
 
 
 async def _call(method: Callable[..., Any], is_async: bool, *args: Any) -> Any:
@@ -109,6 +120,7 @@ class TaskRunner:
             self.receiver = Receiver(
                 links,
                 queue_size=options.queue_size,
+                max_bytes=options.max_bytes_in_flight,
                 positional=spec.in_positional,
                 first=spec.worker,
                 step=width,
@@ -175,104 +187,163 @@ class TaskRunner:
         elif isinstance(self.node, ConsumerNode):
             await self._transform(self.node.consume, self.node.on_error, "consume")
 
-    def _build(self) -> Callable[[tuple[Any, ...], Any], tuple[Any, ...]]:
-        sources = self.spec.stage.out_sources
-        return lambda row, value: tuple(value if s < 0 else row[s] for s in sources)
-
-    async def _send(self, row: tuple[Any, ...]) -> None:
+    async def _send(self, rows: list[Any]) -> None:
         assert self.sender is not None
-        try:
-            await self.sender.send(row)
-        except (BrokenChannelError, _Failed):
-            raise
-        except Exception as exc:
-            wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
-            wrapped.__cause__ = exc
-            self.report("send", wrapped)
-            raise _Failed from exc
+        await self.sender.send_many(rows)
+
+    async def _unsendable(self, exc: Exception, outs: list[Any]) -> NoReturn:
+        wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
+        wrapped.__cause__ = exc
+        self.report("send", wrapped)
+        await self._send_before_failing(outs)
+        raise _Failed from exc
+
+    async def _send_before_failing(self, outs: list[Any]) -> None:
+        """Pass on what this batch produced before the item that failed."""
+        if outs and self.sender is not None:
+            try:
+                await self.sender.send_many(outs)
+            except Exception:
+                pass
+
+    def _next_failed(self, exc: Exception) -> bool:
+        """Whether an exception from ``next()`` is a failure (``False``: the producer ended)."""
+        if isinstance(exc, (StopIteration, StopAsyncIteration)):
+            return False
+        # ``raise StopIteration`` inside a coroutine reaches us as a RuntimeError.
+        if isinstance(exc, RuntimeError) and isinstance(exc.__cause__, (StopIteration, StopAsyncIteration)):
+            return False
+        self.report("next", exc)
+        return True
 
     async def _produce(self, node: ProducerNode) -> None:
         method, is_async = node.next, _is_async(node.next)
         receiver, sender = self.receiver, self.sender
-        build = self._build()
+        build = compile_build(self.spec.stage.out_sources)
+        freeze = Sender.freeze
         blank = (ABSENT,) * len(self.spec.stage.in_layout)
         stats = self.stats
+        limit = self.spec.options.batch_size
+        interval = self.spec.options.flush_interval
+        perf = time.perf_counter
         await self.go.wait()
         own_open = True
         upstream_open = receiver is not None
         while own_open or upstream_open:
             if self.stop_requested:
                 own_open = False
-            row = blank
+            rows: list[Any] | None = None
             if upstream_open:
                 assert receiver is not None
-                got = await receiver.recv()
-                if got is STOP_FLOW:
+                rows = receiver.take_ready(limit)
+                if rows is None:
                     upstream_open = False
                     continue
-                row = got
-                stats.received += 1
-            value: Any = ABSENT
-            if own_open:
-                t0 = time.perf_counter()
-                try:
-                    value = await _call(method, is_async)
-                    stats.processed += 1
-                except (StopIteration, StopAsyncIteration):
-                    own_open = False
-                except RuntimeError as exc:
-                    if not isinstance(exc.__cause__, (StopIteration, StopAsyncIteration)):
-                        self.report("next", exc)
-                        raise _Failed from exc
-                    own_open = False
-                except Exception as exc:
-                    self.report("next", exc)
-                    raise _Failed from exc
-                finally:
-                    stats.busy_seconds += time.perf_counter() - t0
-                if value is ABSENT and not upstream_open:
-                    break
-            if sender is not None:
-                await self._send(build(row, value))
+                if not rows:
+                    if sender is not None:
+                        sender.flush()
+                    await receiver.wait()
+                    continue
+                stats.received += len(rows)
+            elif not own_open:
+                break
+            outs: list[Any] = []
+            count = limit if rows is None else len(rows)
+            started = batch_started = perf()
+            produced = 0
+            for i in range(count):
+                value: Any = ABSENT
+                if own_open:
+                    try:
+                        value = method()
+                        if is_async or type(value) is CoroutineType:
+                            value = await value
+                        produced += 1
+                    except Exception as exc:
+                        if self._next_failed(exc):
+                            await self._send_before_failing(outs)
+                            raise _Failed from exc
+                        own_open = False
+                        value = ABSENT
+                        if rows is None:
+                            break
+                if sender is not None:
+                    try:
+                        outs.append(freeze(build(blank if rows is None else rows[i], value)))
+                    except Exception as exc:
+                        await self._unsendable(exc, outs)
+                    now = perf()
+                    if now - batch_started >= interval:
+                        await self._send(outs)
+                        outs = []
+                        batch_started = now
+            stats.processed += produced
+            stats.busy_seconds += perf() - started
+            if outs:
+                await self._send(outs)
+            await asyncio.sleep(0)  # let control messages and credit in
 
     async def _transform(self, method: Callable[..., Any], on_error: str, phase: str) -> None:
         receiver, sender = self.receiver, self.sender
         assert receiver is not None
         is_async = _is_async(method)
         slots = self.spec.stage.parent_slots
-        build = self._build()
+        single = slots[0] if len(slots) == 1 else -1
+        build = compile_build(self.spec.stage.out_sources)
+        freeze = Sender.freeze
         stats = self.stats
+        limit = self.spec.options.batch_size
+        interval = self.spec.options.flush_interval
         perf = time.perf_counter
         while True:
-            row = receiver.recv_nowait()
-            if row is STOP_FLOW:
+            rows = receiver.take_ready(limit)
+            if rows is None:
                 break
-            if row is _EMPTY_ROW:
+            if not rows:
                 if sender is not None:
                     sender.flush()
-                row = await receiver.recv()
-                if row is STOP_FLOW:
-                    break
-            stats.received += 1
-            inputs = [row[s] for s in slots]
-            value: Any = ABSENT
-            if ABSENT not in inputs:
-                t0 = perf()
-                try:
-                    value = method(*inputs)
-                    if is_async or type(value) is CoroutineType or asyncio.isfuture(value):
-                        value = await value
-                    stats.processed += 1
-                except Exception as exc:
-                    value = ABSENT
-                    if on_error != "skip":
-                        self.report(phase, exc)
-                        raise _Failed from exc
-                    self._skip(phase, exc)
-                finally:
-                    stats.busy_seconds += perf() - t0
-            if sender is not None:
-                await self._send(build(row, value))
+                await receiver.wait()
+                continue
+            outs: list[Any] = []
+            started = batch_started = perf()
+            done = 0
+            for row in rows:
+                if single >= 0:
+                    x = row[single]
+                    inputs: Any = None if x is ABSENT else (x,)
+                else:
+                    inputs = tuple(row[s] for s in slots)
+                    if ABSENT in inputs:
+                        inputs = None
+                value: Any = ABSENT
+                if inputs is not None:
+                    try:
+                        value = method(*inputs)
+                        if is_async or type(value) is CoroutineType:
+                            value = await value
+                        done += 1
+                    except Exception as exc:
+                        value = ABSENT
+                        if on_error != "skip":
+                            self.report(phase, exc)
+                            await self._send_before_failing(outs)
+                            raise _Failed from exc
+                        self._skip(phase, exc)
+                if sender is not None:
+                    try:
+                        outs.append(freeze(build(row, value)))
+                    except Exception as exc:
+                        await self._unsendable(exc, outs)
+                    now = perf()
+                    if now - batch_started >= interval:
+                        await self._send(outs)
+                        outs = []
+                        batch_started = now
+            stats.received += len(rows)
+            stats.processed += done
+            stats.busy_seconds += perf() - started
+            if outs:
+                await self._send(outs)
 
     def _skip(self, phase: str, exc: Exception) -> None:
         self.stats.skipped += 1
