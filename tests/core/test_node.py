@@ -375,3 +375,10 @@ def test_forgetful_subclass_pickles() -> None:
     copy = pickle.loads(pickle.dumps(b))
     assert copy.name == b.name and copy.k == 5
     assert copy.parents == ()
+
+
+def test_producer_called_twice_raises() -> None:
+    p = Src(name="twice")
+    assert p() is p
+    with pytest.raises(RuntimeError, match="'twice' has already been called"):
+        p()

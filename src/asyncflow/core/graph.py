@@ -86,7 +86,7 @@ def _as_node_list(value: object, what: str, kind: type[Node]) -> list[Node]:
             raise TypeError(f"Flow: {what} must hold {kind.__name__}s, got {item!r} ({type(item).__name__})")
         if not isinstance(item, kind):
             raise GraphError(f"Flow: {item.describe()} is listed in {what} but is not a {kind.__name__}")
-        if item in nodes:
+        if any(item is other for other in nodes):
             raise GraphError(f"Flow: {item.describe()} is listed twice in {what}")
         nodes.append(item)
     if not nodes:
@@ -106,14 +106,17 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
     prods = _as_node_list(producers, "producers", ProducerNode)
     cons = _as_node_list(consumers, "consumers", ConsumerNode)
 
+    # Nodes are keyed by id() throughout: a node class may define __eq__ or be
+    # unhashable (a @dataclass), and two equal-looking nodes are still two nodes.
+    listed = {id(p) for p in prods}
     # Walk up from the consumers: the flow is every ancestor of a consumer.
-    found: dict[Node, None] = {}
+    found: dict[int, Node] = {}
     stack: list[Node] = list(reversed(cons))
     while stack:
         node = stack.pop()
-        if node in found:
+        if id(node) in found:
             continue
-        found[node] = None
+        found[id(node)] = node
         if not node.is_wired:
             if isinstance(node, ConsumerNode):
                 raise GraphError(
@@ -125,31 +128,31 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
                 "the producers; call it on the node it reads"
             )
         for parent in node.parents:
-            if isinstance(parent, ProducerNode) and parent not in prods:
+            if isinstance(parent, ProducerNode) and id(parent) not in listed:
                 raise GraphError(
                     f"Flow: {parent.describe()} feeds {node.describe()} but is not in the producers list"
                 )
             stack.append(parent)
 
-    sorter: graphlib.TopologicalSorter[Node] = graphlib.TopologicalSorter(
-        {node: node.parents for node in found}
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter(
+        {key: [id(p) for p in node.parents] for key, node in found.items()}
     )
     try:
         sorter.prepare()
     except graphlib.CycleError as exc:
-        cycle: list[Node] = exc.args[1]
-        names = " -> ".join(n.name for n in cycle)
+        cycle: list[int] = exc.args[1]
+        names = " -> ".join(found[key].name for key in cycle)
         raise GraphError(f"Flow: the graph has a cycle: {names}") from None
 
     for producer in prods:
-        if producer not in found:
+        if id(producer) not in found:
             raise GraphError(f"Flow: {producer.describe()} does not reach any of the consumers")
     for consumer in cons:
         if _reaches_no_producer(consumer):
             raise GraphError(f"Flow: {consumer.describe()} is not reachable from the producers")
 
     by_name: dict[str, Node] = {}
-    for node in found:
+    for node in found.values():
         other = by_name.setdefault(node.name, node)
         if other is not node:
             raise GraphError(
@@ -157,9 +160,10 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
                 f"{type(node).__name__}); names must be unique within a flow"
             )
 
-    order = _run_order(prods, found)
+    order = _run_order(prods, list(found.values()))
     for node in order:
         check_settings(node)
+    _check_task_names(order)
     if check_pickle:
         for node in order:
             problem = find_unpicklable(node)
@@ -177,35 +181,49 @@ def check_graph(producers: object, consumers: object, *, check_pickle: bool = Tr
 
 
 def _reaches_no_producer(node: Node) -> bool:
-    seen: set[Node] = set()
+    seen: set[int] = set()
     stack = [node]
     while stack:
         cur = stack.pop()
         if isinstance(cur, ProducerNode):
             return False
-        if cur not in seen:
-            seen.add(cur)
+        if id(cur) not in seen:
+            seen.add(id(cur))
             stack.extend(cur.parents)
     return True
 
 
-def _run_order(producers: list[Node], nodes: dict[Node, None]) -> list[Node]:
+def _check_task_names(order: list[Node]) -> None:
+    """Worker tasks are named ``node[i]``: no node may be named like another's worker."""
+    tasks: dict[str, Node] = {}
+    for node in order:
+        names = [node.name] if node.nb_tasks == 1 else [f"{node.name}[{i}]" for i in range(node.nb_tasks)]
+        for task in names:
+            other = tasks.setdefault(task, node)
+            if other is not node:
+                raise GraphError(
+                    f"Flow: {node.describe()} and {other.describe()} would both run a task named "
+                    f"{task!r}; rename one of them"
+                )
+
+
+def _run_order(producers: list[Node], nodes: list[Node]) -> list[Node]:
     """Kahn's sort: producers first in listed order, then nodes in discovery order."""
-    rank = {node: i for i, node in enumerate(nodes)}
+    rank = {id(node): i for i, node in enumerate(nodes)}
     for i, p in enumerate(producers):
-        rank[p] = -len(producers) + i
-    waiting = {node: len(set(node.parents)) for node in nodes}
-    ready = [(rank[n], id(n), n) for n, k in waiting.items() if k == 0]
+        rank[id(p)] = -len(producers) + i
+    waiting = {id(node): len({id(p) for p in node.parents}) for node in nodes}
+    ready = [(rank[id(n)], id(n), n) for n in nodes if waiting[id(n)] == 0]
     heapq.heapify(ready)
     order: list[Node] = []
     while ready:
         _, _, node = heapq.heappop(ready)
         order.append(node)
-        for child in dict.fromkeys(node.children):
-            if child in waiting:
-                waiting[child] -= 1
-                if waiting[child] == 0:
-                    heapq.heappush(ready, (rank[child], id(child), child))
+        for child in {id(c): c for c in node.children}.values():
+            if id(child) in waiting:
+                waiting[id(child)] -= 1
+                if waiting[id(child)] == 0:
+                    heapq.heappush(ready, (rank[id(child)], id(child), child))
     return order
 
 
@@ -230,16 +248,16 @@ def find_unpicklable(node: Node) -> str | None:
 def linearize(graph: Graph) -> tuple[Stage, ...]:
     """Chain the nodes: each stage carries on only the values a later stage reads."""
     order = graph.order
-    pos = {node: i for i, node in enumerate(order)}
+    pos = {id(node): i for i, node in enumerate(order)}
     last_use = {i: -1 for i in range(len(order))}
     for j, node in enumerate(order):
         for parent in node.parents:
-            last_use[pos[parent]] = max(last_use[pos[parent]], j)
+            last_use[pos[id(parent)]] = max(last_use[pos[id(parent)]], j)
     stages: list[Stage] = []
     in_layout: tuple[int, ...] = ()
     for i, node in enumerate(order):
         out_layout = tuple(k for k in range(i + 1) if last_use[k] > i)
-        parent_slots = tuple(in_layout.index(pos[p]) for p in node.parents)
+        parent_slots = tuple(in_layout.index(pos[id(p)]) for p in node.parents)
         out_sources = tuple(-1 if k == i else in_layout.index(k) for k in out_layout)
         stages.append(Stage(i, node, in_layout, out_layout, parent_slots, out_sources))
         in_layout = out_layout

@@ -113,7 +113,7 @@ class Node:
                     f"{self.describe()} cannot take {parent.describe()} as a parent: consumers have no output"
                 )
         self._parents = tuple(parents)
-        for parent in dict.fromkeys(parents):
+        for parent in {id(p): p for p in parents}.values():
             if parent._children is None:
                 parent._children = []
             parent._children.append(self)
@@ -150,12 +150,18 @@ class ProducerNode(Node):
 
     _kind = "producer"
 
+    _called = False
+
     def __call__(self, *parents: Node) -> Any:
+        """A producer takes no parents: ``P()`` is allowed once, like any node's call."""
         if parents:
             raise NodeConfigError(
                 f"{self.describe()} is a producer and takes no parents; "
                 "its items come from next(), not from other nodes"
             )
+        if self._called:
+            raise RuntimeError(f"{self.describe()} has already been called; a node is called once")
+        self._called = True
         return self
 
     @property
