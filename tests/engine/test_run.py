@@ -191,3 +191,32 @@ async def test_large_items_arrive_intact(tmp_path: Path) -> None:
     c = Recorder(out)(b)
     await Flow([a], [c]).run()
     assert recorded(out) == [BigBytesProducer.expected(i, 8 * 1024 * 1024) for i in range(4)]
+
+
+async def test_stats_are_live_while_the_flow_runs(tmp_path: Path) -> None:
+    import asyncio
+
+    out = tmp_path / "out.jsonl"
+    a = CountProducer(None, delay=0.002)
+    b = Sleepy(0.001)(a)
+    c = Recorder(out)(b)
+    flow = Flow([a], [c])
+    task = asyncio.create_task(flow.run())
+    try:
+        seen = 0
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            live = flow.stats()
+            if live and live[b.name].processed > 20:
+                seen = live[b.name].processed
+                break
+        assert seen > 20, "stats show progress before the flow ends"
+        assert live[b.name].samples, "recent per-item times are reported"
+        assert 0.0005 < live[b.name].percentile(50) < 0.5
+        assert not live[b.name].finished
+    finally:
+        flow.stop()
+        await asyncio.wait_for(task, 30)
+    final = flow.stats()
+    assert final[b.name].finished and final[b.name].processed >= seen
+    assert 0 < final[b.name].busy_fraction <= 1.0

@@ -133,7 +133,14 @@ class Flow:
                 pass
 
     def stats(self) -> dict[str, Any]:
-        """Per task of the last run: items received, processed, skipped, dropped, sent, busy time."""
+        """Per task: items received, processed, skipped, dropped, sent, busy time, queue, item times.
+
+        Live while the flow runs (refreshed every half second by each task), final
+        after ``run()`` returned.  Values are ``asyncflow.engine.spec.TaskStats``.
+        """
+        scheduler = self._scheduler
+        if scheduler is not None:
+            return dict(scheduler.stats())
         return dict(self._stats)
 
     def _report_drops(self) -> None:

@@ -492,6 +492,11 @@ class Receiver:
         return self._links
 
     @property
+    def queued(self) -> int:
+        """Rows received and not yet taken."""
+        return sum(len(link.rows) for link in self._links)
+
+    @property
     def broken(self) -> list[str]:
         """Names of links that ended without ``STOP_FLOW`` (their sender died)."""
         return [link.name for link in self._links if link.eof and not link.stopped and not link.rows]

@@ -216,6 +216,10 @@ class LocalScheduler:
             )
         if error is not None:
             raise error
+        return self.stats()
+
+    def stats(self) -> dict[str, TaskStats]:
+        """Each task's latest stats (live while the flow runs)."""
         return {t.spec.name: t.stats or TaskStats() for t in self.tasks}
 
     async def _start(self) -> None:
@@ -263,7 +267,7 @@ class LocalScheduler:
         self._loop.remove_reader(task.process.sentinel)
         task.exited = True
         task.exitcode = code
-        if task.stats is None and not task.killed and self._error is None:
+        if (task.stats is None or not task.stats.finished) and not task.killed and self._error is None:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             node = task.spec.stage.node
             self._set_error(
@@ -286,6 +290,9 @@ class LocalScheduler:
             kind = message[0]
             if kind == "ready":
                 task.ready = True
+            elif kind == "stats":
+                if task.stats is None or not task.stats.finished:
+                    task.stats = message[1]
             elif kind == "done":
                 task.stats = message[1]
                 link.close()  # the child waits for this before it exits

@@ -34,7 +34,7 @@ class TaskSpec:
 
 @dataclass
 class TaskStats:
-    """What a task did: sent to the parent when it ends."""
+    """What a task has done so far: sent to the parent every ``stats_interval`` and at the end."""
 
     received: int = 0  # rows taken from upstream
     processed: int = 0  # rows the node ran on (next/process/consume returned)
@@ -42,7 +42,27 @@ class TaskStats:
     dropped: int = 0  # rows dropped by a full REALTIME queue
     sent: int = 0  # rows handed downstream
     busy_seconds: float = 0.0  # time inside the node's methods
-    wall_seconds: float = 0.0
+    wall_seconds: float = 0.0  # time since the task started streaming
+    queued: int = 0  # rows waiting in this task's input buffer
+    samples: list[float] = field(default_factory=list)  # recent seconds per item (at most 256)
+    finished: bool = False  # the task has ended
+
+    @property
+    def busy_fraction(self) -> float:
+        """Share of the task's time spent inside its node (the rest is waiting)."""
+        return self.busy_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def mean_seconds(self) -> float:
+        """Mean time per item inside the node."""
+        return self.busy_seconds / self.processed if self.processed else 0.0
+
+    def percentile(self, q: float) -> float:
+        """The ``q``-th percentile (0-100) of the recent per-item times, in seconds."""
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @dataclass(frozen=True)

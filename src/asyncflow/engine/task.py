@@ -10,11 +10,13 @@ If the control link breaks, the parent is gone and the task exits at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import pickle
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
 from types import CoroutineType
 from typing import Any, NoReturn
@@ -31,6 +33,8 @@ log = logging.getLogger("asyncflow.task")
 
 _PARENT_GONE_EXIT = 70
 _CONTROL_CLOSE_TIMEOUT = 10.0
+_STATS_INTERVAL = 0.5  # seconds between live stats reports to the parent
+_SAMPLES = 256  # per-item times kept for percentiles
 
 
 class _Failed(Exception):
@@ -68,6 +72,9 @@ class TaskRunner:
         self.node = spec.stage.node
         self.control = control
         self.stats = TaskStats()
+        self.samples: deque[float] = deque(maxlen=_SAMPLES)
+        self._started = time.perf_counter()
+        self._stats_timer: asyncio.TimerHandle | None = None
         self.receiver: Receiver | None = None
         self.sender: Sender | None = None
         self.go = asyncio.Event()
@@ -89,6 +96,22 @@ class TaskRunner:
         if self.control.eof and not self.finished:
             # The parent is gone: nobody will collect our results or stop us.
             os._exit(_PARENT_GONE_EXIT)
+
+    def snapshot(self) -> TaskStats:
+        """The stats as they are now (a copy the parent may keep)."""
+        stats = self.stats
+        stats.wall_seconds = time.perf_counter() - self._started
+        if self.sender is not None:
+            stats.dropped = self.sender.dropped
+            stats.sent = self.sender.sent
+        if self.receiver is not None:
+            stats.queued = self.receiver.queued
+        stats.samples = list(self.samples)
+        return dataclasses.replace(stats)
+
+    def _send_stats(self) -> None:
+        self.control.send_message(("stats", self.snapshot()))
+        self._stats_timer = asyncio.get_running_loop().call_later(_STATS_INTERVAL, self._send_stats)
 
     def report(self, phase: str, exc: BaseException) -> None:
         """Send a failure to the parent."""
@@ -143,7 +166,6 @@ class TaskRunner:
 
     # -- the run ------------------------------------------------------------
     async def run(self) -> None:
-        started = time.perf_counter()
         opened = False
         try:
             await _call(self.node.open, _is_async(self.node.open))
@@ -152,6 +174,8 @@ class TaskRunner:
             self.report("open", exc)
         if opened:
             self.control.send_message(("ready",))
+            self._started = time.perf_counter()
+            self._send_stats()
             try:
                 await self._stream()
             except _Failed:
@@ -164,12 +188,12 @@ class TaskRunner:
                 except Exception as exc:
                     self.report("close", exc)
         await self._finish()
-        self.stats.wall_seconds = time.perf_counter() - started
-        if self.sender is not None:
-            self.stats.dropped = self.sender.dropped
-            self.stats.sent = self.sender.sent
+        if self._stats_timer is not None:
+            self._stats_timer.cancel()
         self.finished = True
-        self.control.send_message(("done", self.stats))
+        final = self.snapshot()
+        final.finished = True
+        self.control.send_message(("done", final))
 
     async def _finish(self) -> None:
         """Pass STOP_FLOW on, then take (and discard) whatever upstream still sends."""
@@ -226,6 +250,7 @@ class TaskRunner:
         limit = self.spec.options.batch_size
         interval = self.spec.options.flush_interval
         perf = time.perf_counter
+        sample = self.samples.append
         await self.go.wait()
         own_open = True
         upstream_open = receiver is not None
@@ -249,7 +274,7 @@ class TaskRunner:
                 break
             outs: list[Any] = []
             count = limit if rows is None else len(rows)
-            started = batch_started = perf()
+            started = batch_started = previous = perf()
             produced = 0
             for i in range(count):
                 value: Any = ABSENT
@@ -267,12 +292,15 @@ class TaskRunner:
                         value = ABSENT
                         if rows is None:
                             break
+                now = perf()
+                if value is not ABSENT:
+                    sample(now - previous)
+                previous = now
                 if sender is not None:
                     try:
                         outs.append(freeze(build(blank if rows is None else rows[i], value)))
                     except Exception as exc:
                         await self._unsendable(exc, outs)
-                    now = perf()
                     if now - batch_started >= interval:
                         await self._send(outs)
                         outs = []
@@ -295,6 +323,7 @@ class TaskRunner:
         limit = self.spec.options.batch_size
         interval = self.spec.options.flush_interval
         perf = time.perf_counter
+        sample = self.samples.append
         while True:
             rows = receiver.take_ready(limit)
             if rows is None:
@@ -305,7 +334,7 @@ class TaskRunner:
                 await receiver.wait()
                 continue
             outs: list[Any] = []
-            started = batch_started = perf()
+            started = batch_started = previous = perf()
             done = 0
             for row in rows:
                 if single >= 0:
@@ -329,12 +358,15 @@ class TaskRunner:
                             await self._send_before_failing(outs)
                             raise _Failed from exc
                         self._skip(phase, exc)
+                now = perf()
+                if inputs is not None:
+                    sample(now - previous)
+                previous = now
                 if sender is not None:
                     try:
                         outs.append(freeze(build(row, value)))
                     except Exception as exc:
                         await self._unsendable(exc, outs)
-                    now = perf()
                     if now - batch_started >= interval:
                         await self._send(outs)
                         outs = []
