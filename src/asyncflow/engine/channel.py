@@ -19,6 +19,7 @@ ends without it (the peer process died) ends the stream too, and says so in
 
 from __future__ import annotations
 
+import array
 import asyncio
 import socket
 from collections import deque
@@ -27,6 +28,7 @@ from typing import Any, cast
 
 from ..core.constants import STOP_FLOW
 from . import wire
+from .shm import SlotPool, SlotReader, dump_frozen, load_frozen
 
 __all__ = ["BrokenChannelError", "Link", "Receiver", "Sender", "connect"]
 
@@ -57,6 +59,7 @@ class Link(asyncio.Protocol):
         self.stopped = False  # STOP_FLOW received
         self.eof = False  # connection gone
         self.on_event: Callable[[], None] | None = None
+        self.on_release: Callable[[list[int]], None] | None = None
         # sender side: what the peer has not acknowledged yet
         self.unacked_items = 0
         self.unacked_bytes = 0
@@ -90,9 +93,12 @@ class Link(asyncio.Protocol):
             self.rows.extend(rows)
             self.frames.append([len(rows), len(body)])
         elif kind == wire.DATA:
-            rows = wire.split_rows(body)
+            declared, rows = wire.split_rows(body)
             self.rows.extend(rows)
-            self.frames.append([len(rows), len(body)])
+            self.frames.append([len(rows), declared])
+        elif kind == wire.RELEASE:
+            if self.on_release is not None:
+                self.on_release(list(memoryview(body).cast("q")))
         elif kind == wire.CREDIT:
             items, nbytes = wire.CREDIT_BODY.unpack(body)
             self.unacked_items -= items
@@ -122,6 +128,11 @@ class Link(asyncio.Protocol):
         """Write one pickled control message (ignored if the peer is gone)."""
         if not self.eof and self.transport is not None and not self.transport.is_closing():
             self.transport.write(wire.frame(wire.MSG, wire.dump_row(message)))
+
+    def send_release(self, sids: list[int]) -> None:
+        """Give shared-memory slots back to the sender (ignored if it is gone)."""
+        if not self.eof and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(wire.frame(wire.RELEASE, array.array("q", sids).tobytes()))
 
     def acknowledge(self) -> None:
         """Tell the sender what our node has taken since the last acknowledgement."""
@@ -189,12 +200,18 @@ class _Waiter:
 
 
 class Frozen:
-    """A row pickled when it was produced (it held something mutable)."""
+    """A row pickled when it was produced (it held something mutable).
 
-    __slots__ = ("data",)
+    ``slots`` are the shared-memory slots its big arrays went to, and ``size`` the
+    bytes it stands for (its pickle plus those arrays), which flow control counts.
+    """
 
-    def __init__(self, data: bytes) -> None:
+    __slots__ = ("data", "size", "slots")
+
+    def __init__(self, data: bytes, slots: list[int], size: int) -> None:
         self.data = data
+        self.slots = slots
+        self.size = size
 
 
 class Sender:
@@ -237,18 +254,25 @@ class Sender:
         self._pickled = [False] * n  # batch i holds pickled rows (DATA) or rows (ROWS)
         self._batch_bytes = [0] * n
         self._started = [0.0] * n
-        self._pending: deque[tuple[Any, int, bool]] = deque()  # REALTIME: rows not yet given a link
+        self._pending: deque[tuple[Any, int, bool, list[int]]] = deque()  # REALTIME: rows not yet sent
         self._waiter = _Waiter()
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
         self.dropped = 0
         self.sent = 0
+        # Big arrays go through shared memory, within the same byte budget as a link.
+        self.pool = SlotPool(max_bytes + (16 << 20))
         for link in links:
             link.on_event = self._on_event
+            link.on_release = self.pool.release
 
     @property
     def links(self) -> list[Link]:
         return self._links
+
+    def close(self) -> None:
+        """Unlink the shared-memory slots (after the links have closed)."""
+        self.pool.close()
 
     def _on_event(self) -> None:
         if self._pending:
@@ -291,6 +315,7 @@ class Sender:
         if not batch:
             return
         self._batches[index] = []
+        batch_bytes = self._batch_bytes[index]
         self._batch_bytes[index] = 0
         link = self._links[index]
         if not self._pickled[index]:
@@ -301,10 +326,11 @@ class Sender:
             else:
                 link.write_parts([wire.HEADER.pack(len(body), wire.ROWS), body])
             return
-        size = sum(len(b) for b in batch) + 8 * len(batch)
-        link.unacked_bytes += size
-        parts: list[bytes] = [wire.HEADER.pack(size, wire.DATA)]
+        size = 8 + sum(len(b) for b in batch) + 8 * len(batch)
+        declared = max(size, batch_bytes)  # with the shared memory its rows point to
+        link.unacked_bytes += declared
         pack = wire.ROW_LEN.pack
+        parts: list[bytes] = [wire.HEADER.pack(size, wire.DATA), pack(declared)]
         for data in batch:
             parts.append(pack(len(data)))
             parts.append(data)
@@ -335,19 +361,21 @@ class Sender:
                 raise BrokenChannelError(f"link {links[index].name} is closed")
             if not self._has_credit(links[index]):
                 break
-            self._assign(index, *pending.popleft())
+            data, size, pickled, _ = pending.popleft()
+            self._assign(index, data, size, pickled)
         self._after_assign()
 
-    @staticmethod
-    def freeze(row: tuple[Any, ...]) -> Any:
+    def freeze(self, row: tuple[Any, ...]) -> Any:
         """Fix a row as it is now: itself if nothing in it can change, else its pickle.
 
         The task calls this as soon as a node returns, before it calls the node
-        again, so a node may reuse and mutate the buffer it returned.
+        again, so a node may reuse and mutate the buffer it returned.  Big numpy
+        arrays are copied into shared-memory slots instead of the pickle.
         """
         if wire.immutable_size(row) >= 0:
             return row
-        return Frozen(wire.dump_row(row))
+        data, slots, shared = dump_frozen(row, self.pool)
+        return Frozen(data, slots, len(data) + shared)
 
     async def send(self, row: tuple[Any, ...]) -> None:
         """Send one row (see ``send_many``)."""
@@ -363,11 +391,11 @@ class Sender:
             pending = self._pending
             for entry in entries:
                 if type(entry) is Frozen:
-                    pending.append((entry.data, len(entry.data), True))
+                    pending.append((entry.data, entry.size, True, entry.slots))
                 else:
-                    pending.append((entry, immutable_size(entry), False))
+                    pending.append((entry, immutable_size(entry), False, []))
             while len(pending) > self._queue_size:
-                pending.popleft()
+                self.pool.release(pending.popleft()[3])
                 self.dropped += 1
             self._pump()
             return
@@ -382,7 +410,7 @@ class Sender:
         for entry in entries:
             if type(entry) is Frozen:
                 data: Any = entry.data
-                size = len(data)
+                size = entry.size
                 pickled = True
             else:
                 data = entry
@@ -484,6 +512,7 @@ class Receiver:
         self._waiter = _Waiter()
         self._loop = asyncio.get_running_loop()
         self._done = False
+        self.reader = SlotReader()
         for link in links:
             link.on_event = self._waiter.wake
 
@@ -501,6 +530,16 @@ class Receiver:
         """Names of links that ended without ``STOP_FLOW`` (their sender died)."""
         return [link.name for link in self._links if link.eof and not link.stopped and not link.rows]
 
+    def _load(self, link: Link, data: memoryview) -> Any:
+        row, released = load_frozen(data, self.reader)
+        if released:
+            link.send_release(released)
+        return row
+
+    def close(self) -> None:
+        """Unmap the senders' shared-memory slots (after the stream has ended)."""
+        self.reader.close()
+
     def _take(self, link: Link) -> Any:
         row = link.rows.popleft()
         link.taken_items += 1
@@ -513,7 +552,7 @@ class Receiver:
             link.acknowledge()
         kind = type(row)
         if kind is memoryview:
-            return wire.load(row)
+            return self._load(link, row)
         if kind is _Unreadable:
             raise row.error
         return row
@@ -574,7 +613,7 @@ class Receiver:
                 row = popleft()
                 kind = type(row)
                 if kind is memoryview:
-                    row = wire.load(row)
+                    row = self._load(link, row)
                 elif kind is _Unreadable:
                     raise row.error
                 append(row)

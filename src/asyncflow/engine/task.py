@@ -244,7 +244,7 @@ class TaskRunner:
         method, is_async = node.next, _is_async(node.next)
         receiver, sender = self.receiver, self.sender
         build = compile_build(self.spec.stage.out_sources)
-        freeze = Sender.freeze
+        freeze = sender.freeze if sender is not None else None
         blank = (ABSENT,) * len(self.spec.stage.in_layout)
         stats = self.stats
         limit = self.spec.options.batch_size
@@ -298,7 +298,7 @@ class TaskRunner:
                 previous = now
                 if sender is not None:
                     try:
-                        outs.append(freeze(build(blank if rows is None else rows[i], value)))
+                        outs.append(freeze(build(blank if rows is None else rows[i], value)))  # type: ignore[misc]
                     except Exception as exc:
                         await self._unsendable(exc, outs)
                     if now - batch_started >= interval:
@@ -318,7 +318,7 @@ class TaskRunner:
         slots = self.spec.stage.parent_slots
         single = slots[0] if len(slots) == 1 else -1
         build = compile_build(self.spec.stage.out_sources)
-        freeze = Sender.freeze
+        freeze = sender.freeze if sender is not None else None
         stats = self.stats
         limit = self.spec.options.batch_size
         interval = self.spec.options.flush_interval
@@ -364,7 +364,7 @@ class TaskRunner:
                 previous = now
                 if sender is not None:
                     try:
-                        outs.append(freeze(build(row, value)))
+                        outs.append(freeze(build(row, value)))  # type: ignore[misc]
                     except Exception as exc:
                         await self._unsendable(exc, outs)
                     if now - batch_started >= interval:
@@ -397,9 +397,11 @@ class TaskRunner:
         if self.receiver is not None:
             for link in self.receiver.links:
                 link.close()
+            self.receiver.close()
         if self.sender is not None:
             for link in self.sender.links:
                 await link.aclose_after_peer()
+            self.sender.close()
         # The parent closes the control link once it has our "done".
         await self.control.aclose_after_peer(_CONTROL_CLOSE_TIMEOUT)
 

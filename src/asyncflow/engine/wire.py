@@ -1,7 +1,9 @@
 """The byte format on a socket between two processes: frames of rows and signals.
 
 A frame is a 9-byte header (body length ``Q``, kind ``B``) and a body.  A ``DATA``
-body is a run of rows, each a length (``Q``) and a pickle (protocol 5): a row that
+body is the number of bytes it stands for (``Q``: its own size plus the shared
+memory its rows point to, what flow control counts) and a run of rows, each a
+length (``Q``) and a pickle (protocol 5, see ``shm.dump_frozen``): a row that
 holds a mutable value (a list, a dict, an array) is pickled when it is sent, so a
 node may reuse and mutate its buffer after returning it: what it emitted is
 already fixed.  Rows made only of immutable values (numbers, strings, bytes,
@@ -17,7 +19,22 @@ import struct
 from collections.abc import Callable
 from typing import Any, Final
 
-__all__ = ["CREDIT", "CREDIT_BODY", "DATA", "HEADER", "MSG", "ROW_LEN", "STOP", "FrameParser", "dump_row", "load"]
+__all__ = [
+    "CREDIT",
+    "CREDIT_BODY",
+    "DATA",
+    "HEADER",
+    "MSG",
+    "RELEASE",
+    "ROWS",
+    "ROW_LEN",
+    "STOP",
+    "FrameParser",
+    "dump_row",
+    "immutable_size",
+    "load",
+    "split_rows",
+]
 
 HEADER: Final = struct.Struct("<QB")
 ROW_LEN: Final = struct.Struct("<Q")
@@ -28,6 +45,7 @@ ROWS: Final = 5  # a list of immutable rows pickled at once, sender -> receiver
 STOP: Final = 2  # STOP_FLOW: no row follows
 CREDIT: Final = 3  # receiver -> sender: items and bytes taken by the receiving node
 MSG: Final = 4  # one pickled control message (parent <-> child)
+RELEASE: Final = 6  # receiver -> sender: shared-memory slots it has copied out (``q`` ids)
 
 _dumps = pickle.dumps
 _ENUM_TYPE: Final = enum.EnumType  # enum members (ABSENT, STOP_FLOW) are singletons
@@ -71,17 +89,18 @@ def frame(kind: int, body: bytes = b"") -> bytes:
     return HEADER.pack(len(body), kind) + body
 
 
-def split_rows(body: memoryview) -> list[memoryview]:
-    """Cut a ``DATA`` body into its rows' pickles."""
+def split_rows(body: memoryview) -> tuple[int, list[memoryview]]:
+    """Cut a ``DATA`` body into the bytes it stands for (a ``Q``) and its rows' pickles."""
     rows: list[memoryview] = []
-    off, end = 0, len(body)
+    (declared,) = ROW_LEN.unpack_from(body, 0)
+    off, end = 8, len(body)
     unpack = ROW_LEN.unpack_from
     while off < end:
         (n,) = unpack(body, off)
         off += 8
         rows.append(body[off : off + n])
         off += n
-    return rows
+    return declared, rows
 
 
 class FrameParser:
