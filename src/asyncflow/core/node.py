@@ -53,6 +53,8 @@ class Node:
     #: ``FlowError`` (``"raise"``) or drop the item, count it and go on (``"skip"``).
     on_error: OnError = "raise"
     device_type: DeviceType = "cpu"
+    #: A GPU task with no device left runs on the CPU (True) or fails the run (False).
+    cpu_fallback: bool = True
 
     _kind: ClassVar[str] = "node"
 
@@ -178,8 +180,14 @@ class ProcessorNode(Node):
 
     ``nb_tasks=N`` runs the node in N processes; output order equals input order
     unless ``ordered=False``.  ``on_error="skip"`` drops (and counts) an item whose
-    ``process`` raised instead of stopping the flow.  ``device_type`` is ``"cpu"`` or
-    ``"gpu"``.
+    ``process`` raised instead of stopping the flow.
+
+    ``device_type="gpu"`` gives each of the node's tasks a GPU of its own: the
+    task's process sees only that device (``CUDA_VISIBLE_DEVICES``), chosen among
+    the devices the user's own ``CUDA_VISIBLE_DEVICES`` allows (or
+    ``flow_options["gpus"]``).  When no device is left for a task, it runs on the
+    CPU (no GPU visible) if ``cpu_fallback=True`` (the default, as in videoflow),
+    and ``run()`` fails naming the node if ``cpu_fallback=False``.
     """
 
     _kind = "processor"
@@ -192,12 +200,16 @@ class ProcessorNode(Node):
         name: str | None = None,
         ordered: bool = True,
         on_error: OnError = "raise",
+        cpu_fallback: bool = True,
     ) -> None:
         super().__init__(name=name)
         self.nb_tasks = _check_nb_tasks(self.describe(), nb_tasks)
         self.device_type = _check_device_type(self.describe(), device_type)
         self.ordered = _check_ordered(self.describe(), ordered)
         self.on_error = _check_on_error(self.describe(), on_error)
+        if not isinstance(cpu_fallback, bool):
+            raise NodeConfigError(f"{self.describe()}: cpu_fallback must be True or False, got {cpu_fallback!r}")
+        self.cpu_fallback = cpu_fallback
 
     def process(self, *inputs: Any) -> Any:
         """Return the output for one item of each parent."""

@@ -36,6 +36,9 @@ class FlowOptions:
     - ``stop_timeout`` (10.0 s): how long a cancelled ``run()`` waits for the tasks
       to finish gracefully before it ends them hard.
     - ``engine`` (``"local"``): which engine runs the tasks.
+    - ``gpus`` (``None``): the GPU ids that ``device_type="gpu"`` tasks may use.
+      ``None``: those ``CUDA_VISIBLE_DEVICES`` lists, else those ``nvidia-smi``
+      finds, else none.
     """
 
     queue_size: int = 512
@@ -46,6 +49,7 @@ class FlowOptions:
     log_level: int | None = None
     stop_timeout: float = 10.0
     engine: str = "local"
+    gpus: tuple[str, ...] | None = None
 
 
 def _int(key: str, value: Any, minimum: int) -> int:
@@ -108,4 +112,20 @@ def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
         log_level=_level(options.get("log_level")),
         stop_timeout=_float("stop_timeout", options.get("stop_timeout", FlowOptions.stop_timeout), 0.0),
         engine=_choice("engine", options.get("engine", "local"), _ENGINES),
+        gpus=_gpus(options.get("gpus")),
     )
+
+
+def _gpus(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError(f"flow_options['gpus'] must be a list of GPU ids (ints or strings), got {value!r}")
+    ids: list[str] = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, (int, str)) or str(item).strip() == "":
+            raise ValueError(f"flow_options['gpus'] must hold GPU ids (ints or strings), got {item!r}")
+        ids.append(str(item).strip())
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"flow_options['gpus'] lists a GPU twice: {value!r}")
+    return tuple(ids)

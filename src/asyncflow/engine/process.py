@@ -33,8 +33,10 @@ __all__ = ["TaskProcess", "get_context"]
 _PR_SET_PDEATHSIG = 1
 
 
-def _child_init(parent_pid: int, log_level: int | None) -> None:
-    """Runs in the child before the task: signals, parent-death link, logging."""
+def _child_init(parent_pid: int, log_level: int | None, device: str | None) -> None:
+    """Runs in the child before the task: signals, parent-death link, logging, GPU."""
+    if device is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = device
     # Ctrl-C in a terminal reaches the whole process group; the parent decides
     # how the flow stops, so the children do not react to SIGINT themselves.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -68,7 +70,7 @@ class TaskProcess(aiomultiprocess.Process):
             kwargs={},
             namespace=None,
             initializer=_child_init,
-            initargs=(os.getpid(), spec.options.log_level),
+            initargs=(os.getpid(), spec.options.log_level, spec.device),
             loop_initializer=uvloop.new_event_loop,
         )
         self.aio_process: Any = context.Process(  # type: ignore[attr-defined]

@@ -25,6 +25,7 @@ from ..core.graph import Stage
 from ..core.node import ProducerNode
 from ..core.options import FlowOptions
 from .channel import Link, connect
+from .devices import assign_devices, available_gpus
 from .process import TaskProcess, get_context
 from .spec import TaskFailure, TaskSpec, TaskStats
 
@@ -88,6 +89,13 @@ def _task_specs(
     stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions
 ) -> tuple[list[TaskSpec], list[socket.socket], list[socket.socket]]:
     """Build every task's spec with its sockets; return (specs, parent ends, child ends)."""
+    names = [
+        (stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]", stage.node)
+        for stage in stages
+        for w in range(stage.width)
+    ]
+    gpus = available_gpus(options.gpus) if any(n.device_type == "gpu" for _, n in names) else []
+    devices = iter(assign_devices(names, gpus))
     parent_ends: list[socket.socket] = []
     child_ends: list[socket.socket] = []
     # inputs[s][j][i]: socket of worker j of stage s, reading worker i of stage s-1
@@ -122,6 +130,7 @@ def _task_specs(
                     in_positional=positional[s],
                     outputs=tuple(outputs[s][w]),
                     out_positional=positional[s + 1],
+                    device=next(devices),
                 )
             )
     return specs, parent_ends, child_ends

@@ -26,6 +26,8 @@ class TaskSpec:
     in_positional: bool = True
     outputs: tuple[socket.socket, ...] = ()
     out_positional: bool = True
+    #: CUDA_VISIBLE_DEVICES for this task's process (None: leave it as inherited).
+    device: str | None = None
 
     @property
     def node_name(self) -> str:
