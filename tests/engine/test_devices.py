@@ -54,7 +54,7 @@ def test_assign_gives_each_gpu_task_its_own_device() -> None:
 
 def test_no_device_without_fallback_is_a_clear_error() -> None:
     strict = ReportDevice(device_type="gpu", cpu_fallback=False, name="strict")
-    with pytest.raises(FlowError, match="'strict'.*needs a GPU and no GPU is available"):
+    with pytest.raises(FlowError, match=r"'strict'.*needs a GPU and no GPU is available"):
         assign_devices([("strict", strict)], [])
 
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from ..core.errors import FlowError
 from ..core.node import Node
 
-__all__ = ["available_gpus", "assign_devices"]
+__all__ = ["assign_devices", "available_gpus"]
 
 
 def available_gpus(configured: Sequence[str] | None, environ: Mapping[str, str] | None = None) -> list[str]:
