@@ -26,8 +26,21 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 	$(VENV)/bin/mypy --strict src/asyncflow
 
-bench: $(STAMP)
-	$(PY) -m benchmarks.throughput
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_ARGS ?=
+
+# The bench extra, then videoflow 0.2.10 (a peer to compare with) without its declared deps:
+# it asks for the GUI build of OpenCV (which clashes with a headless one) and only needs `import cv2`.
+$(BENCH_STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) -m pip install -q --no-deps 'videoflow==0.2.10'
+	$(PY) -m pip install -q 'opencv-python-headless>=4.8,<5' 'requests>=2.22,<3' 'six>=1.9'
+	touch $@
+
+# Every workload against its baselines: a table, benchmarks/results/{results.json,*.png}.
+# make bench BENCH_ARGS=--quick   for a smoke run
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info out

@@ -168,3 +168,11 @@ class PidFile(ProcessorNode):
     def process(self, x: Any) -> Any:
         time.sleep(0.01)
         return x
+
+
+class BumpN(ProcessorNode):
+    """Increments ``item["n"]`` in place and returns the item."""
+
+    def process(self, item: dict[str, int]) -> dict[str, int]:
+        item["n"] += 1
+        return item

@@ -11,17 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from .constants import FlowType
+from .constants import STOP_FLOW, FlowType
 from .graph import Stage, check_graph, linearize
+from .host import ResultsConsumer
 from .node import ConsumerNode, Node, ProducerNode
 from .options import FlowOptions, parse_options
 
 __all__ = ["Flow"]
 
 log = logging.getLogger("asyncflow")
+
+
+async def _discard(receiver: Any) -> None:
+    """Take (and drop) what a ResultsConsumer still sends once its reader has left."""
+    while await receiver.recv() is not STOP_FLOW:
+        pass
 
 
 def _flow_type(value: object) -> FlowType:
@@ -61,6 +68,7 @@ class Flow:
         self._scheduler: Any = None
         self._pending_stop: tuple[bool, float | None] = (False, None)
         self._stats: dict[str, Any] = {}
+        self._drains: set[asyncio.Future[None]] = set()
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -102,6 +110,41 @@ class Flow:
                 self._running = False
                 self._scheduler = None
                 self._loop = None
+
+    def results(self, node: ResultsConsumer) -> AsyncIterator[Any]:
+        """Iterate over what ``node`` (a ``ResultsConsumer`` of this flow) receives.
+
+        Waits for ``run()`` (started elsewhere, e.g. as a task) to start, then yields
+        items as they arrive, with backpressure, until the flow ends.  Leaving the
+        loop early lets the remaining items be discarded so the flow can finish.
+        """
+        if not isinstance(node, ResultsConsumer) or not any(node is n for n in self.graph.consumers):
+            raise ValueError(f"Flow.results(): {node!r} is not a ResultsConsumer of this flow")
+        return self._results(node)
+
+    async def _results(self, node: ResultsConsumer) -> AsyncIterator[Any]:
+        from ..engine.channel import Receiver
+
+        while True:
+            scheduler = self._scheduler
+            if scheduler is not None:
+                await scheduler.host_ready.wait()
+                break
+            await asyncio.sleep(0.005)  # run() has not started yet
+        receiver: Receiver | None = scheduler.results_receiver(node)
+        if receiver is None:
+            return  # the run ended (or stopped) before it started its tasks
+        finished = False
+        try:
+            while True:
+                row = await receiver.recv()
+                if row is STOP_FLOW:
+                    finished = True
+                    return
+                yield row[0]
+        finally:
+            if not finished:
+                self._drains.add(asyncio.ensure_future(_discard(receiver)))
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask the flow to stop: producers stop emitting and ``STOP_FLOW`` drains the graph.

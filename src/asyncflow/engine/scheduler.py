@@ -22,9 +22,10 @@ from typing import Any
 from ..core.constants import FlowType
 from ..core.errors import FlowError, FlowKilledError, NodeFailedError, WorkerDiedError
 from ..core.graph import Stage
-from ..core.node import ProducerNode
+from ..core.host import FeedProducer, ResultsConsumer
+from ..core.node import Node, ProducerNode
 from ..core.options import FlowOptions
-from .channel import Link, connect
+from .channel import Link, Receiver, Sender, connect
 from .devices import assign_devices, available_gpus
 from .process import TaskProcess, get_context
 from .spec import TaskFailure, TaskSpec, TaskStats
@@ -87,8 +88,13 @@ def _tracker_release() -> None:
 
 def _task_specs(
     stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions
-) -> tuple[list[TaskSpec], list[socket.socket], list[socket.socket]]:
-    """Build every task's spec with its sockets; return (specs, parent ends, child ends)."""
+) -> tuple[list[TaskSpec], list[socket.socket], list[socket.socket], dict[str, socket.socket]]:
+    """Build every task's spec with its sockets.
+
+    Returns the specs, the parent's ends of the control links, the children's ends
+    of every socket (closed in the parent once the children have started), and the
+    parent's ends of the host links of FeedProducer / ResultsConsumer tasks.
+    """
     names = [
         (stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]", stage.node)
         for stage in stages
@@ -98,6 +104,7 @@ def _task_specs(
     devices = iter(assign_devices(names, gpus))
     parent_ends: list[socket.socket] = []
     child_ends: list[socket.socket] = []
+    host_ends: dict[str, socket.socket] = {}
     # inputs[s][j][i]: socket of worker j of stage s, reading worker i of stage s-1
     outputs: list[list[list[socket.socket]]] = [[[] for _ in range(st.width)] for st in stages]
     inputs: list[list[list[socket.socket]]] = [[[] for _ in range(st.width)] for st in stages]
@@ -118,6 +125,11 @@ def _task_specs(
             parent_ends.append(mine)
             child_ends.append(theirs)
             name = stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]"
+            host_child = None
+            if isinstance(stage.node, (FeedProducer, ResultsConsumer)):
+                host_parent, host_child = socket.socketpair()
+                host_ends[name] = host_parent
+                child_ends.append(host_child)
             specs.append(
                 TaskSpec(
                     name=name,
@@ -131,9 +143,10 @@ def _task_specs(
                     outputs=tuple(outputs[s][w]),
                     out_positional=positional[s + 1],
                     device=next(devices),
+                    host_link=host_child,
                 )
             )
-    return specs, parent_ends, child_ends
+    return specs, parent_ends, child_ends, host_ends
 
 
 class LocalScheduler:
@@ -152,6 +165,10 @@ class LocalScheduler:
         self._kill_timer: asyncio.TimerHandle | None = None
         self._kill_reason: str | None = None
         self._error: FlowError | None = None
+        self.feeders: list[tuple[FeedProducer, Sender]] = []
+        self.results: dict[int, Receiver] = {}
+        self.host_ready = asyncio.Event()
+        self._host_socks: list[socket.socket] = []
 
     # -- requests (loop thread) ---------------------------------------------
     def request_stop(self, timeout: float | None = None) -> None:
@@ -207,6 +224,7 @@ class LocalScheduler:
                 await self._reap()
                 raise
             finally:
+                self._close_host()
                 if self._kill_timer is not None:
                     self._kill_timer.cancel()
                 for task in self.tasks:
@@ -232,7 +250,8 @@ class LocalScheduler:
         return {t.spec.name: t.stats or TaskStats() for t in self.tasks}
 
     async def _start(self) -> None:
-        specs, parent_ends, child_ends = _task_specs(self.stages, self.flow_type, self.options)
+        specs, parent_ends, child_ends, host_ends = _task_specs(self.stages, self.flow_type, self.options)
+        self._host_socks = list(host_ends.values())
         context = get_context(self.options.start_method)
         try:
             for spec in specs:
@@ -260,6 +279,49 @@ class LocalScheduler:
             self._on_control(task)
         for sock in parent_ends[len(self.tasks) :]:
             sock.close()
+        await self._connect_host(host_ends)
+
+    async def _connect_host(self, host_ends: dict[str, socket.socket]) -> None:
+        """The parent's side of FeedProducer / ResultsConsumer tasks."""
+        options = self.options
+        for task in self.tasks:
+            sock = host_ends.get(task.spec.name)
+            if sock is None:
+                continue
+            link = await connect(sock, f"parent<{task.spec.name}:host>")
+            node = task.spec.stage.node
+            if isinstance(node, FeedProducer):
+                sender = Sender(
+                    [link],
+                    queue_size=options.queue_size,
+                    batch_size=options.batch_size,
+                    flush_interval=options.flush_interval,
+                    max_bytes=options.max_bytes_in_flight,
+                )
+                self.feeders.append((node, sender))
+                node._attach(sender)
+            else:
+                receiver = Receiver([link], queue_size=options.queue_size, max_bytes=options.max_bytes_in_flight)
+                self.results[id(node)] = receiver
+        self.host_ready.set()
+
+    def results_receiver(self, node: Node) -> Receiver | None:
+        """The parent's receiver of a ResultsConsumer's items (``None`` before start)."""
+        return self.results.get(id(node))
+
+    def _close_host(self) -> None:
+        for node, sender in self.feeders:
+            node._detach()
+            for link in sender.links:
+                link.close()
+            sender.close()
+        for receiver in self.results.values():
+            for link in receiver.links:
+                link.close()
+            receiver.close()
+        for sock in self._host_socks:
+            sock.close()
+        self.host_ready.set()  # wake readers waiting for a run that is over
 
     def _on_exit(self, task: _Task) -> None:
         assert self._loop is not None and task.process is not None

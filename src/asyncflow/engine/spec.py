@@ -28,6 +28,8 @@ class TaskSpec:
     out_positional: bool = True
     #: CUDA_VISIBLE_DEVICES for this task's process (None: leave it as inherited).
     device: str | None = None
+    #: For FeedProducer / ResultsConsumer: the channel to the parent process.
+    host_link: socket.socket | None = None
 
     @property
     def node_name(self) -> str:

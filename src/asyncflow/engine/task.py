@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 
 from ..core.constants import REALTIME, STOP_FLOW
 from ..core.graph import ABSENT
+from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
 from .channel import BrokenChannelError, Link, Receiver, Sender, connect
 from .spec import TaskFailure, TaskSpec, TaskStats
@@ -77,8 +78,12 @@ class TaskRunner:
         self._stats_timer: asyncio.TimerHandle | None = None
         self.receiver: Receiver | None = None
         self.sender: Sender | None = None
+        self.host_sender: Sender | None = None
+        self.host_receiver: Receiver | None = None
         self.go = asyncio.Event()
         self.stop_requested = False
+        self._in_next = False
+        self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
         self._logged_skips: set[type[BaseException]] = set()
@@ -91,6 +96,10 @@ class TaskRunner:
             if message[0] == "stop":
                 self.stop_requested = True
                 self.go.set()
+                if self._in_next and self._produce_task is not None:
+                    # An async next() that waits (for a socket, a camera, the host)
+                    # would hold the stop back: interrupt it; the stream ends there.
+                    self._produce_task.cancel()
             elif message[0] == "go":
                 self.go.set()
         if self.control.eof and not self.finished:
@@ -164,6 +173,26 @@ class TaskRunner:
                 step=width if spec.out_positional else 1,
             )
 
+    async def connect_host(self) -> None:
+        """Give a host node (FeedProducer, ResultsConsumer) its channel to the parent."""
+        spec = self.spec
+        if spec.host_link is None:
+            return
+        link = await connect(spec.host_link, f"{spec.name}<host>")
+        options = spec.options
+        if isinstance(self.node, ResultsConsumer):
+            self.host_sender = Sender(
+                [link],
+                queue_size=options.queue_size,
+                batch_size=options.batch_size,
+                flush_interval=options.flush_interval,
+                max_bytes=options.max_bytes_in_flight,
+            )
+            self.node._host = _HostSend(self.host_sender)
+        elif isinstance(self.node, FeedProducer):
+            self.host_receiver = Receiver([link], queue_size=options.queue_size, max_bytes=options.max_bytes_in_flight)
+            self.node._host = _HostRecv(self.host_receiver)
+
     # -- the run ------------------------------------------------------------
     async def run(self) -> None:
         opened = False
@@ -199,6 +228,8 @@ class TaskRunner:
         """Pass STOP_FLOW on, then take (and discard) whatever upstream still sends."""
         if self.sender is not None:
             await self.sender.send_stop()
+        if self.host_sender is not None:
+            await self.host_sender.send_stop()
         if self.receiver is not None:
             while await self.receiver.recv() is not STOP_FLOW:
                 pass
@@ -211,9 +242,13 @@ class TaskRunner:
         elif isinstance(self.node, ConsumerNode):
             await self._transform(self.node.consume, self.node.on_error, "consume")
 
-    async def _send(self, rows: list[Any]) -> None:
+    async def _send(self, rows: list[Any], flush: bool = False) -> None:
         assert self.sender is not None
         await self.sender.send_many(rows)
+        if flush:
+            # The rows have waited flush_interval already, and the node may block
+            # the loop next (a sync next() that sleeps): write them now.
+            self.sender.flush()
 
     async def _unsendable(self, exc: Exception, outs: list[Any]) -> NoReturn:
         wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
@@ -221,6 +256,26 @@ class TaskRunner:
         self.report("send", wrapped)
         await self._send_before_failing(outs)
         raise _Failed from exc
+
+    async def _await_next(
+        self, coro: Any, outs: list[Any], batch_started: float, interval: float
+    ) -> Any:
+        """Await an async ``next()``; if it is still waiting when ``outs`` is due, send ``outs``.
+
+        A source that waits (a socket, the host's ``put``) must not hold back the
+        items it has already produced.  ``outs`` is emptied in place once sent.
+        """
+        future = asyncio.ensure_future(coro)
+        try:
+            remaining = max(0.0, interval - (time.perf_counter() - batch_started))
+            done, _ = await asyncio.wait({future}, timeout=remaining)
+            if not done:
+                await self._send(outs, flush=True)
+                outs.clear()
+            return await future
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
 
     async def _send_before_failing(self, outs: list[Any]) -> None:
         """Pass on what this batch produced before the item that failed."""
@@ -251,6 +306,7 @@ class TaskRunner:
         interval = self.spec.options.flush_interval
         perf = time.perf_counter
         sample = self.samples.append
+        self._produce_task = asyncio.current_task()
         await self.go.wait()
         own_open = True
         upstream_open = receiver is not None
@@ -282,8 +338,24 @@ class TaskRunner:
                     try:
                         value = method()
                         if is_async or type(value) is CoroutineType:
-                            value = await value
+                            self._in_next = True
+                            try:
+                                if outs:
+                                    value = await self._await_next(value, outs, batch_started, interval)
+                                    if not outs:  # they were sent while next() waited
+                                        batch_started = perf()
+                                else:
+                                    value = await value
+                            finally:
+                                self._in_next = False
                         produced += 1
+                    except asyncio.CancelledError:
+                        if not self.stop_requested:
+                            raise
+                        own_open = False  # stopped while next() was waiting
+                        value = ABSENT
+                        if rows is None:
+                            break
                     except Exception as exc:
                         if self._next_failed(exc):
                             await self._send_before_failing(outs)
@@ -302,7 +374,7 @@ class TaskRunner:
                     except Exception as exc:
                         await self._unsendable(exc, outs)
                     if now - batch_started >= interval:
-                        await self._send(outs)
+                        await self._send(outs, flush=True)
                         outs = []
                         batch_started = now
             stats.processed += produced
@@ -342,7 +414,7 @@ class TaskRunner:
                     inputs: Any = None if x is ABSENT else (x,)
                 else:
                     inputs = tuple(row[s] for s in slots)
-                    if ABSENT in inputs:
+                    if any(v is ABSENT for v in inputs):  # not ``in``: it would call == on arrays
                         inputs = None
                 value: Any = ABSENT
                 if inputs is not None:
@@ -368,7 +440,7 @@ class TaskRunner:
                     except Exception as exc:
                         await self._unsendable(exc, outs)
                     if now - batch_started >= interval:
-                        await self._send(outs)
+                        await self._send(outs, flush=True)
                         outs = []
                         batch_started = now
             stats.received += len(rows)
@@ -398,12 +470,34 @@ class TaskRunner:
             for link in self.receiver.links:
                 link.close()
             self.receiver.close()
-        if self.sender is not None:
-            for link in self.sender.links:
-                await link.aclose_after_peer()
-            self.sender.close()
+        if self.host_receiver is not None:
+            for link in self.host_receiver.links:
+                link.close()
+            self.host_receiver.close()
+        for sender in (self.sender, self.host_sender):
+            if sender is not None:
+                for link in sender.links:
+                    await link.aclose_after_peer()
+                sender.close()
         # The parent closes the control link once it has our "done".
         await self.control.aclose_after_peer(_CONTROL_CLOSE_TIMEOUT)
+
+
+class _HostSend(HostChannel):
+    def __init__(self, sender: Sender) -> None:
+        self.sender = sender
+
+    async def send(self, row: tuple[Any, ...]) -> None:
+        await self.sender.send_many([self.sender.freeze(row)])
+
+
+class _HostRecv(HostChannel):
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    async def recv(self) -> Any:
+        row = await self.receiver.recv()
+        return None if row is STOP_FLOW else row
 
 
 async def run_task(spec: TaskSpec) -> None:
@@ -412,6 +506,7 @@ async def run_task(spec: TaskSpec) -> None:
     runner = TaskRunner(spec, control)
     try:
         await runner.connect()
+        await runner.connect_host()
         await runner.run()
     except Exception as exc:
         runner.report("engine", exc)

@@ -1,6 +1,15 @@
-"""Built-in processors: the transformations of a flow."""
+"""Built-in processors: the transformations of a flow.
+
+The vision processors (``asyncflow.processors.vision``) need the ``video`` extra
+(OpenCV, numpy); their names are imported on first use, so
+``import asyncflow.processors`` does not import OpenCV.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from asyncflow._lazy import lazy_exports
 
 from .aggregators import (
     CountAggregator,
@@ -10,17 +19,60 @@ from .aggregators import (
     SumAggregator,
 )
 from .basic import FunctionProcessor, FunctionProcessorNode, IdentityProcessor, JoinerProcessor
+from .module import ModuleNode, TaskModuleNode
 from .onetask import OneTaskProcessorNode
 
+if TYPE_CHECKING:
+    from .vision import (
+        BoundingBoxAnnotator,
+        CropImageTransformer,
+        EdgeDetector,
+        FrameIndexSplitter,
+        ImageAnnotator,
+        MaskImageTransformer,
+        MotionDetector,
+        ObjectDetector,
+        ResizeImageTransformer,
+        TrackerAnnotator,
+    )
+
+# The vision names, imported on first use (see asyncflow._lazy).
+_VISION = (
+    "BoundingBoxAnnotator",
+    "CropImageTransformer",
+    "EdgeDetector",
+    "FrameIndexSplitter",
+    "ImageAnnotator",
+    "MaskImageTransformer",
+    "MotionDetector",
+    "ObjectDetector",
+    "ResizeImageTransformer",
+    "TrackerAnnotator",
+)
+
 __all__ = [
+    "BoundingBoxAnnotator",
     "CountAggregator",
+    "CropImageTransformer",
+    "EdgeDetector",
+    "FrameIndexSplitter",
     "FunctionProcessor",
     "FunctionProcessorNode",
     "IdentityProcessor",
+    "ImageAnnotator",
     "JoinerProcessor",
+    "MaskImageTransformer",
     "MaxAggregator",
     "MinAggregator",
+    "ModuleNode",
+    "MotionDetector",
     "MultiplicationAggregator",
+    "ObjectDetector",
     "OneTaskProcessorNode",
+    "ResizeImageTransformer",
     "SumAggregator",
+    "TaskModuleNode",
+    "TrackerAnnotator",
 ]
+
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_VISION, "asyncflow.processors.vision"))

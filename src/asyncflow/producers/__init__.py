@@ -1,7 +1,55 @@
-"""Built-in producers: the sources of a flow."""
+"""Built-in producers: the sources of a flow.
+
+The video producers need the ``video`` extra (OpenCV, numpy); they are imported on
+first use, so ``import asyncflow.producers`` does not import OpenCV.
+"""
 
 from __future__ import annotations
 
-from .basic import IntProducer, IterableProducer
+from typing import TYPE_CHECKING
 
-__all__ = ["IntProducer", "IterableProducer"]
+from asyncflow._lazy import lazy_exports
+
+from .basic import IntProducer, IterableProducer
+from .host import FeedProducer
+
+if TYPE_CHECKING:
+    from .video import (
+        ImageFolderReader,
+        ImageProducer,
+        VideoDeviceReader,
+        VideoFileReader,
+        VideofileReader,
+        VideostreamReader,
+        VideoUrlReader,
+    )
+
+__all__ = [
+    "FeedProducer",
+    "ImageFolderReader",
+    "ImageProducer",
+    "IntProducer",
+    "IterableProducer",
+    "VideoDeviceReader",
+    "VideoFileReader",
+    "VideoUrlReader",
+    "VideofileReader",
+    "VideostreamReader",
+]
+
+_VIDEO = "asyncflow.producers.video"
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        name: _VIDEO
+        for name in (
+            "ImageFolderReader",
+            "ImageProducer",
+            "VideoDeviceReader",
+            "VideoFileReader",
+            "VideoUrlReader",
+            "VideofileReader",
+            "VideostreamReader",
+        )
+    },
+)
