@@ -81,9 +81,10 @@ class Flow:
         return self._running
 
     def _new_scheduler(self) -> Any:
-        from ..engine.scheduler import LocalScheduler
+        """The engine's scheduler for one run (each engine has the same interface)."""
+        from ..engine import scheduler_for
 
-        return LocalScheduler(self.stages, self.flow_type, self.options)
+        return scheduler_for(self.options.engine)(self.stages, self.flow_type, self.options)
 
     async def run(self) -> None:
         """Run the flow until it ends (see DESIGN §3); raise ``FlowError`` if it failed.

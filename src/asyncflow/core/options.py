@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["FlowOptions", "parse_options"]
 
 _START_METHODS = ("spawn", "forkserver", "fork")
-_ENGINES = ("local",)
+_ENGINES = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,11 @@ class FlowOptions:
       (``None``: leave logging as the child finds it).
     - ``stop_timeout`` (10.0 s): how long a cancelled ``run()`` waits for the tasks
       to finish gracefully before it ends them hard.
-    - ``engine`` (``"local"``): which engine runs the tasks.
+    - ``engine`` (``"local"``): which engine runs the tasks: ``"local"`` (one OS
+      process per task on this machine) or ``"ray"`` (one Ray actor per task; needs
+      ``pip install asyncflow[ray]``).
+    - ``ray_address`` (``None``): with ``engine="ray"``, the address of an existing
+      Ray cluster; ``None`` starts a local Ray for the flow and stops it after.
     - ``gpus`` (``None``): the GPU ids that ``device_type="gpu"`` tasks may use.
       ``None``: those ``CUDA_VISIBLE_DEVICES`` lists, else those ``nvidia-smi``
       finds, else none.
@@ -49,6 +53,7 @@ class FlowOptions:
     log_level: int | None = None
     stop_timeout: float = 10.0
     engine: str = "local"
+    ray_address: str | None = None
     gpus: tuple[str, ...] | None = None
 
 
@@ -112,8 +117,15 @@ def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
         log_level=_level(options.get("log_level")),
         stop_timeout=_float("stop_timeout", options.get("stop_timeout", FlowOptions.stop_timeout), 0.0),
         engine=_choice("engine", options.get("engine", "local"), _ENGINES),
+        ray_address=_address(options.get("ray_address")),
         gpus=_gpus(options.get("gpus")),
     )
+
+
+def _address(value: Any) -> str | None:
+    if value is None or (isinstance(value, str) and value.strip()):
+        return value
+    raise ValueError(f"flow_options['ray_address'] must be a non-empty str (e.g. 'ray://head:10001'), got {value!r}")
 
 
 def _gpus(value: Any) -> tuple[str, ...] | None:
