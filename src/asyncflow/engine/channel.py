@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from ..core.constants import STOP_FLOW
+from ..core.options import FlowOptions
 from . import wire
 from .shm import SlotPool, SlotReader, dump_frozen, load_frozen
 
@@ -265,6 +266,18 @@ class Sender:
         for link in links:
             link.on_event = self._on_event
             link.on_release = self.pool.release
+
+    @classmethod
+    def for_flow(cls, links: list[Link], options: FlowOptions, **kwargs: Any) -> Sender:
+        """A sender with the flow's queue, batch, flush and byte settings."""
+        return cls(
+            links,
+            queue_size=options.queue_size,
+            batch_size=options.batch_size,
+            flush_interval=options.flush_interval,
+            max_bytes=options.max_bytes_in_flight,
+            **kwargs,
+        )
 
     @property
     def links(self) -> list[Link]:
@@ -515,6 +528,11 @@ class Receiver:
         self.reader = SlotReader()
         for link in links:
             link.on_event = self._waiter.wake
+
+    @classmethod
+    def for_flow(cls, links: list[Link], options: FlowOptions, **kwargs: Any) -> Receiver:
+        """A receiver with the flow's queue and byte settings."""
+        return cls(links, queue_size=options.queue_size, max_bytes=options.max_bytes_in_flight, **kwargs)
 
     @property
     def links(self) -> list[Link]:

@@ -291,17 +291,11 @@ class LocalScheduler:
             link = await connect(sock, f"parent<{task.spec.name}:host>")
             node = task.spec.stage.node
             if isinstance(node, FeedProducer):
-                sender = Sender(
-                    [link],
-                    queue_size=options.queue_size,
-                    batch_size=options.batch_size,
-                    flush_interval=options.flush_interval,
-                    max_bytes=options.max_bytes_in_flight,
-                )
+                sender = Sender.for_flow([link], options)
                 self.feeders.append((node, sender))
                 node._attach(sender)
             else:
-                receiver = Receiver([link], queue_size=options.queue_size, max_bytes=options.max_bytes_in_flight)
+                receiver = Receiver.for_flow([link], options)
                 self.results[id(node)] = receiver
         self.host_ready.set()
 

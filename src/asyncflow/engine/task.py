@@ -148,24 +148,15 @@ class TaskRunner:
         options = spec.options
         if spec.inputs:
             links = [await connect(s, f"{spec.name}<in{i}>") for i, s in enumerate(spec.inputs)]
-            width = spec.stage.width
-            self.receiver = Receiver(
-                links,
-                queue_size=options.queue_size,
-                max_bytes=options.max_bytes_in_flight,
-                positional=spec.in_positional,
-                first=spec.worker,
-                step=width,
+            self.receiver = Receiver.for_flow(
+                links, options, positional=spec.in_positional, first=spec.worker, step=spec.stage.width
             )
         if spec.outputs:
             links = [await connect(s, f"{spec.name}<out{i}>") for i, s in enumerate(spec.outputs)]
             width = spec.stage.width
-            self.sender = Sender(
+            self.sender = Sender.for_flow(
                 links,
-                queue_size=options.queue_size,
-                batch_size=options.batch_size,
-                flush_interval=options.flush_interval,
-                max_bytes=options.max_bytes_in_flight,
+                options,
                 # Workers of a multi-task stage never drop: that would break the
                 # positional order; the single task in front of them drops instead.
                 realtime=spec.flow_type == REALTIME and width == 1,
@@ -181,16 +172,10 @@ class TaskRunner:
         link = await connect(spec.host_link, f"{spec.name}<host>")
         options = spec.options
         if isinstance(self.node, ResultsConsumer):
-            self.host_sender = Sender(
-                [link],
-                queue_size=options.queue_size,
-                batch_size=options.batch_size,
-                flush_interval=options.flush_interval,
-                max_bytes=options.max_bytes_in_flight,
-            )
+            self.host_sender = Sender.for_flow([link], options)
             self.node._host = _HostSend(self.host_sender)
         elif isinstance(self.node, FeedProducer):
-            self.host_receiver = Receiver([link], queue_size=options.queue_size, max_bytes=options.max_bytes_in_flight)
+            self.host_receiver = Receiver.for_flow([link], options)
             self.node._host = _HostRecv(self.host_receiver)
 
     # -- the run ------------------------------------------------------------
