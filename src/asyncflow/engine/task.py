@@ -252,9 +252,10 @@ class TaskRunner:
         """
         future = asyncio.ensure_future(coro)
         try:
-            remaining = max(0.0, interval - (time.perf_counter() - batch_started))
-            done, _ = await asyncio.wait({future}, timeout=remaining)
-            if not done:
+            # One turn of the loop: a next() that is ready by then keeps the batch
+            # growing; one that waits longer sends what came before it now.
+            await asyncio.sleep(0)
+            if not future.done() or time.perf_counter() - batch_started >= interval:
                 await self._send(outs, flush=True)
                 outs.clear()
             return await future
