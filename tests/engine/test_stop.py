@@ -276,3 +276,18 @@ def test_sigterm_to_the_parent_stops_gracefully_and_exits(tmp_path: Path) -> Non
     items = recorded(out)
     assert items == list(range(len(items)))
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in children)
+
+
+async def test_stop_is_seen_between_items_of_a_slow_producer(tmp_path: Path) -> None:
+    from asyncflow.consumers import VoidConsumer
+    from asyncflow.producers import IntProducer
+
+    a = IntProducer(0, 40, 0.05)
+    c = VoidConsumer()(a)
+    flow = Flow([a], [c])
+    task = asyncio.create_task(flow.run())
+    await asyncio.sleep(1.0)
+    flow.stop()
+    await asyncio.wait_for(task, 30)
+    emitted = flow.stats()[a.name].processed
+    assert 5 <= emitted < 35, f"the producer went on for {emitted} items after stop()"

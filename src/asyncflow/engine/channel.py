@@ -61,6 +61,7 @@ class Link(asyncio.Protocol):
         self.eof = False  # connection gone
         self.on_event: Callable[[], None] | None = None
         self.on_release: Callable[[list[int]], None] | None = None
+        self.released: list[int] = []  # receiver side: slots to give back
         # sender side: what the peer has not acknowledged yet
         self.unacked_items = 0
         self.unacked_bytes = 0
@@ -549,13 +550,18 @@ class Receiver:
         return [link.name for link in self._links if link.eof and not link.stopped and not link.rows]
 
     def _load(self, link: Link, data: memoryview) -> Any:
-        row, released = load_frozen(data, self.reader)
-        if released:
-            link.send_release(released)
-        return row
+        return load_frozen(data, self.reader, link.released)
+
+    def send_releases(self) -> None:
+        """Give back the slots whose arrays have been garbage-collected since the last call."""
+        for link in self._links:
+            if link.released:
+                sids, link.released[:] = list(link.released), []
+                link.send_release(sids)
 
     def close(self) -> None:
         """Unmap the senders' shared-memory slots (after the stream has ended)."""
+        self.send_releases()
         self.reader.close()
 
     def _take(self, link: Link) -> Any:
@@ -603,6 +609,7 @@ class Receiver:
 
     def take_ready(self, limit: int) -> list[Any] | None:
         """Up to ``limit`` rows that are here now (maybe none); ``None`` once the stream has ended."""
+        self.send_releases()
         out: list[Any] = []
         if not self._positional and len(self._links) == 1:
             link = self._links[0]
@@ -646,6 +653,7 @@ class Receiver:
 
     async def wait(self) -> None:
         """Wait until something arrives on any link (or a link ends)."""
+        self.send_releases()
         await self._waiter.wait()
 
     async def recv(self) -> Any:
@@ -654,7 +662,7 @@ class Receiver:
             item = self.recv_nowait()
             if item is not _EMPTY:
                 return item
-            await self._waiter.wait()
+            await self.wait()
 
     def __aiter__(self) -> Receiver:
         return self

@@ -3,9 +3,10 @@ and one copy out, instead of being pickled through the socket.
 
 The sending task owns a ``SlotPool``.  When a row holds an array of at least
 ``THRESHOLD`` bytes, ``dump_frozen`` copies the array into a free slot and pickles
-only a reference to it; the receiving task's ``SlotReader`` copies the array out
-of the slot (so the node gets an array of its own, which it may keep or mutate)
-and the slot goes back to the sender in a ``RELEASE`` frame.  When no slot is free
+only a reference to it.  The receiving task's node gets an array that *is* the
+slot (no copy out): the slot is lent to that array alone, so the node may keep it
+or mutate it in place, and it goes back to the sender, in a ``RELEASE`` frame,
+once the array (and every view of it) has been garbage-collected.  When no slot is free
 and the pool has reached its byte budget, the array is pickled in-band as usual:
 nothing waits on the pool.  The sender unlinks its slots when its task ends; the
 multiprocessing resource tracker unlinks what a killed task left behind.
@@ -19,6 +20,7 @@ import mmap
 import os
 import pickle
 import sys
+import weakref
 from multiprocessing import shared_memory
 from typing import Any
 
@@ -180,25 +182,28 @@ def dump_frozen(row: Any, pool: SlotPool | None) -> tuple[bytes, list[int], int]
 
 
 class _SlotUnpickler(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, reader: SlotReader) -> None:
+    def __init__(self, file: io.BytesIO, reader: SlotReader, released: list[int]) -> None:
         super().__init__(file)
         self.reader = reader
-        self.released: list[int] = []
+        self.released = released
 
     def persistent_load(self, pid: Any) -> Any:
         name, sid, shape, dtype = pid
         numpy = sys.modules.get("numpy") or __import__("numpy")
-        view = self.reader.view(name)
-        array = numpy.ndarray(shape, numpy.dtype(dtype), buffer=view).copy()  # the one copy out
-        view.release()
-        self.released.append(sid)
+        array = numpy.ndarray(shape, numpy.dtype(dtype), buffer=self.reader.view(name))
+        # Views of it keep it alive through ``.base``: the slot goes back only when
+        # nothing in this process can reach its memory any more.
+        weakref.finalize(array, self.released.append, sid)
         return array
 
 
-def load_frozen(data: memoryview, reader: SlotReader) -> tuple[Any, list[int]]:
-    """Unpickle a row made by ``dump_frozen``; return it and the slots to give back."""
+def load_frozen(data: memoryview, reader: SlotReader, released: list[int]) -> Any:
+    """Unpickle a row made by ``dump_frozen``.
+
+    Its arrays live in the sender's slots; each slot's id is appended to
+    ``released`` when its array is gone (a plain list append: safe wherever the
+    garbage collector runs it), and the receiver sends those ids back.
+    """
     if data[0] == 0:
-        return pickle.loads(data[1:]), []
-    unpickler = _SlotUnpickler(io.BytesIO(data[1:]), reader)
-    row = unpickler.load()
-    return row, unpickler.released
+        return pickle.loads(data[1:])
+    return _SlotUnpickler(io.BytesIO(data[1:]), reader, released).load()

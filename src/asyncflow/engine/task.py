@@ -320,6 +320,10 @@ class TaskRunner:
             produced = 0
             for i in range(count):
                 value: Any = ABSENT
+                if own_open and self.stop_requested:
+                    own_open = False  # stop() arrived during this batch: emit nothing more
+                    if rows is None:
+                        break
                 if own_open:
                     try:
                         value = method()
@@ -363,6 +367,9 @@ class TaskRunner:
                         await self._send(outs, flush=True)
                         outs = []
                         batch_started = now
+                        # A slow source: give the loop a turn so that stop() is seen
+                        # before the next item, not a whole batch later.
+                        await asyncio.sleep(0)
             stats.processed += produced
             stats.busy_seconds += perf() - started
             if outs:

@@ -1,0 +1,32 @@
+"""videoflow's ``videoflow.core.node``: the node classes, which are asyncflow's own.
+
+Subclass them exactly as in videoflow: ``ProducerNode.next()``,
+``ProcessorNode.process(inp)``, ``ConsumerNode.consume(item)``, optional ``open()``
+/ ``close()``; ``super().__init__(nb_tasks=..., device_type=..., name=...)``.
+
+Where asyncflow's classes differ from videoflow's (they are re-exported, not
+copies): ``node.parents`` is a tuple (``()`` before the node is called, where
+videoflow returned ``None``) and ``node.children`` a tuple (videoflow: a set);
+``name`` is keyword-only; videoflow's ``node.id`` and ``change_device()`` do not
+exist; any of the node methods may be ``async def`` (see asyncflow's docs);
+``ModuleNode`` works (videoflow left its ``__call__`` unimplemented) and runs its
+sub-graph as one task.
+"""
+
+from __future__ import annotations
+
+from asyncflow.core.node import ConsumerNode, Node, ProcessorNode, ProducerNode
+from asyncflow.processors.basic import FunctionProcessorNode
+from asyncflow.processors.module import ModuleNode, TaskModuleNode
+from asyncflow.processors.onetask import OneTaskProcessorNode
+
+__all__ = [
+    "ConsumerNode",
+    "FunctionProcessorNode",
+    "ModuleNode",
+    "Node",
+    "OneTaskProcessorNode",
+    "ProcessorNode",
+    "ProducerNode",
+    "TaskModuleNode",
+]
