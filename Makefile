@@ -15,7 +15,7 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m examples.demo
+	$(PY) -m examples.video_demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

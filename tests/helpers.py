@@ -176,3 +176,11 @@ class BumpN(ProcessorNode):
     def process(self, item: dict[str, int]) -> dict[str, int]:
         item["n"] += 1
         return item
+
+
+class SizedCountProducer(CountProducer):
+    """A CountProducer that knows its length: ``len_hint`` (for progress bars) is ``n``."""
+
+    @property
+    def len_hint(self) -> int | None:
+        return self.n

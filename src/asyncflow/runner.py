@@ -10,12 +10,14 @@ from typing import TYPE_CHECKING
 import uvloop
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .core.flow import Flow
 
 __all__ = ["run"]
 
 
-def run(flow: Flow) -> None:
+def run(flow: Flow, *, progress: bool = False, report: bool = False, console: Console | None = None) -> None:
     """Run ``flow`` to its end on a new uvloop event loop, handling Ctrl-C.
 
     The first Ctrl-C stops the flow gracefully (``run`` then returns normally:
@@ -24,9 +26,38 @@ def run(flow: Flow) -> None:
     ``SystemExit(143)`` (128 + SIGTERM, as a shell reports it) so that a script
     asked to terminate does terminate; a signal after it ends the processes hard.
     Errors raise ``FlowError``.
+
+    ``progress=True`` shows ``asyncflow.monitor.LiveDisplay`` while the flow runs (a
+    live table on a terminal, one summary line otherwise); ``report=True`` prints
+    ``asyncflow.monitor.bottleneck_report`` once the flow has ended (finished or
+    stopped gracefully; not after an error).  Both draw on ``console`` (default: a
+    rich ``Console`` on stderr, see ``asyncflow.monitor.live.default_console``).
     """
     interrupts = 0
     terminated = False
+    if (progress or report) and console is None:
+        from .monitor.live import default_console
+
+        console = default_console()
+
+    async def watched() -> None:
+        from .core.errors import FlowKilledError
+        from .monitor.live import LiveDisplay
+
+        display = LiveDisplay(flow, console=console)
+        display.start()
+        outcome = "failed"
+        try:
+            await flow.run()
+            outcome = "stopped" if interrupts else "finished"
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
+        except FlowKilledError:
+            outcome = "killed"
+            raise
+        finally:
+            display.stop(outcome)
 
     async def main() -> None:
         nonlocal interrupts
@@ -46,7 +77,8 @@ def run(flow: Flow) -> None:
         for signum in handled:
             loop.add_signal_handler(signum, on_signal, signum)
         try:
-            await flow.run()
+            # flow_options["progress"] makes flow.run() show the display itself.
+            await (watched() if progress and not flow.options.progress else flow.run())
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
@@ -60,5 +92,9 @@ def run(flow: Flow) -> None:
             if interrupts >= 2:
                 raise KeyboardInterrupt from exc
             raise
+    if report:
+        from .monitor.report import bottleneck_report
+
+        bottleneck_report(flow).render(console)
     if terminated:
         raise SystemExit(128 + signal.SIGTERM)

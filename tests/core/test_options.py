@@ -110,6 +110,7 @@ def test_options_are_immutable() -> None:
         ("stop_timeout", 0, 0.0),
         ("stop_timeout", 2.5, 2.5),
         ("engine", "local", "local"),
+        ("progress", True, True),
     ],
 )
 def test_good_option_values_are_kept(key: str, value: Any, stored: Any) -> None:

@@ -190,3 +190,10 @@ def test_iterable_producer_pickles_while_open_and_restarts_in_the_copy() -> None
     copy = pickle.loads(pickle.dumps(producer))
     copy.open()
     assert drain(copy) == [1, 2, 3]
+
+
+def test_len_hints_for_progress_bars() -> None:
+    assert IntProducer(0, 9).len_hint == 10
+    assert IntProducer(5).len_hint is None
+    assert IterableProducer([1, 2, 3]).len_hint == 3
+    assert IterableProducer(x for x in range(3)).len_hint is None  # type: ignore[arg-type]

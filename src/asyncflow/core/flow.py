@@ -104,7 +104,12 @@ class Flow:
         try:
             if requested:
                 scheduler.request_stop(timeout)
-            self._stats = await scheduler.run()
+            if self.options.progress:
+                from ..monitor.live import LiveDisplay
+
+                self._stats = await LiveDisplay(self).run_until(scheduler.run())
+            else:
+                self._stats = await scheduler.run()
             self._report_drops()
         finally:
             with self._lock:
@@ -193,6 +198,12 @@ class Flow:
                 log.warning("%s dropped %d items (REALTIME: its downstream queue was full)", name, stats.dropped)
             if stats.skipped:
                 log.warning("%s skipped %d items that raised (on_error='skip')", name, stats.skipped)
+
+    def to_dot(self) -> str:
+        """The flow's graph in graphviz DOT (see ``asyncflow.monitor.graph``)."""
+        from ..monitor.graph import to_dot
+
+        return to_dot(self)
 
     def __repr__(self) -> str:
         return f"<Flow {' -> '.join(n.name for n in self.graph.order)} ({self.flow_type.value})>"

@@ -40,6 +40,8 @@ class FlowOptions:
       ``pip install asyncflow[ray]``).
     - ``ray_address`` (``None``): with ``engine="ray"``, the address of an existing
       Ray cluster; ``None`` starts a local Ray for the flow and stops it after.
+    - ``progress`` (``False``): show the live display (``asyncflow.monitor.LiveDisplay``:
+      a table on a terminal, one summary line otherwise) while ``run()`` runs.
     - ``gpus`` (``None``): the GPU ids that ``device_type="gpu"`` tasks may use.
       ``None``: those ``CUDA_VISIBLE_DEVICES`` lists, else those ``nvidia-smi``
       finds, else none.
@@ -55,6 +57,7 @@ class FlowOptions:
     engine: str = "local"
     ray_address: str | None = None
     gpus: tuple[str, ...] | None = None
+    progress: bool = False
 
 
 def _int(key: str, value: Any, minimum: int) -> int:
@@ -119,7 +122,14 @@ def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
         engine=_choice("engine", options.get("engine", "local"), _ENGINES),
         ray_address=_address(options.get("ray_address")),
         gpus=_gpus(options.get("gpus")),
+        progress=_bool("progress", options.get("progress", False)),
     )
+
+
+def _bool(key: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"flow_options[{key!r}] must be True or False, got {value!r}")
+    return value
 
 
 def _address(value: Any) -> str | None:

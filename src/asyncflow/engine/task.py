@@ -83,6 +83,7 @@ class TaskRunner:
         self.go = asyncio.Event()
         self.stop_requested = False
         self._in_next = False
+        self._sending = 0.0  # seconds spent in _send, subtracted from busy time
         self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
@@ -229,7 +230,10 @@ class TaskRunner:
 
     async def _send(self, rows: list[Any], flush: bool = False) -> None:
         assert self.sender is not None
+        started = time.perf_counter()
         await self.sender.send_many(rows)
+        # Waiting for room downstream is not the node's work: keep it out of busy time.
+        self._sending += time.perf_counter() - started
         if flush:
             # The rows have waited flush_interval already, and the node may block
             # the loop next (a sync next() that sleeps): write them now.
@@ -317,6 +321,7 @@ class TaskRunner:
             outs: list[Any] = []
             count = limit if rows is None else len(rows)
             started = batch_started = previous = perf()
+            sending_before = self._sending
             produced = 0
             for i in range(count):
                 value: Any = ABSENT
@@ -366,12 +371,12 @@ class TaskRunner:
                     if now - batch_started >= interval:
                         await self._send(outs, flush=True)
                         outs = []
-                        batch_started = now
                         # A slow source: give the loop a turn so that stop() is seen
                         # before the next item, not a whole batch later.
                         await asyncio.sleep(0)
+                        batch_started = previous = perf()
             stats.processed += produced
-            stats.busy_seconds += perf() - started
+            stats.busy_seconds += perf() - started - (self._sending - sending_before)
             if outs:
                 await self._send(outs)
             await asyncio.sleep(0)  # let control messages and credit in
@@ -400,6 +405,7 @@ class TaskRunner:
                 continue
             outs: list[Any] = []
             started = batch_started = previous = perf()
+            sending_before = self._sending
             done = 0
             for row in rows:
                 if single >= 0:
@@ -435,10 +441,10 @@ class TaskRunner:
                     if now - batch_started >= interval:
                         await self._send(outs, flush=True)
                         outs = []
-                        batch_started = now
+                        batch_started = previous = perf()
             stats.received += len(rows)
             stats.processed += done
-            stats.busy_seconds += perf() - started
+            stats.busy_seconds += perf() - started - (self._sending - sending_before)
             if outs:
                 await self._send(outs)
 

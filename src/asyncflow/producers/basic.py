@@ -69,6 +69,11 @@ class IntProducer(ProducerNode):
         """Seconds slept between two items: ``1 / fps`` when ``fps > 0``, else ``wait_time_in_seconds``."""
         return 1.0 / self.fps if self.fps > 0 else self.wait_time_in_seconds
 
+    @property
+    def len_hint(self) -> int | None:
+        """How many items the producer will emit (``None``: forever), for progress bars."""
+        return None if self.end_value is None else self.end_value - self.start_value + 1
+
     def open(self) -> None:
         """Restart the count at ``start_value``."""
         self._current = self.start_value
@@ -107,6 +112,14 @@ class IterableProducer(ProducerNode):
             ) from None
         self.iterable = iterable
         self._iterator: Iterator[Any] | None = None
+
+    @property
+    def len_hint(self) -> int | None:
+        """The iterable's length when it has one (a list, a range), for progress bars."""
+        try:
+            return len(self.iterable)  # type: ignore[arg-type]
+        except TypeError:
+            return None
 
     def open(self) -> None:
         """Start iterating from the first item."""
