@@ -37,6 +37,11 @@ def build(clip: Path, output: Path, size: tuple[int, int] = (480, 270)) -> Flow:
     return Flow([reader], [writer])
 
 
+def demo_flow() -> Flow:
+    """The flow with its default paths, for ``asyncflow graph examples.video_demo:demo_flow``."""
+    return build(OUT / "clip-300.mp4", OUT / "demo.mp4")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=300, help="frames in the generated clip")
