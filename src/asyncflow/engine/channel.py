@@ -262,8 +262,11 @@ class Sender:
         self._flush_scheduled = False
         self.dropped = 0
         self.sent = 0
-        # Big arrays go through shared memory, within the same byte budget as a link.
-        self.pool = SlotPool(max_bytes + (16 << 20))
+        # Big arrays go through shared memory.  Flow control keeps about max_bytes of
+        # them in flight; the receiving task holds as much again in the rows it has
+        # taken and not yet let go of, so the pool gets twice that before it falls
+        # back to pickling in-band.
+        self.pool = SlotPool(2 * max_bytes + (16 << 20))
         for link in links:
             link.on_event = self._on_event
             link.on_release = self.pool.release
