@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -191,91 +193,81 @@ def _descendants(pid: int) -> list[int]:
         return []
 
 
-def test_ctrl_c_to_the_process_group_stops_gracefully(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    proc = _start_script(out)
+def _alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+@contextlib.contextmanager
+def running_script(out: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[str], list[int]]]:
+    """The endless script, once its flow runs; yields it and its children; kills leftovers."""
+    proc = _start_script(out, *extra)
     try:
         _wait_line(proc, "running")
-        children = _descendants(proc.pid)
+        deadline = time.monotonic() + 30
+        while len(children := _descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # "hang_close" says "running" before its flow starts
         assert children, "the flow runs in child processes"
-        os.killpg(proc.pid, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        yield proc, children
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_ctrl_c_to_the_process_group_stops_gracefully(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    with running_script(out) as (proc, children):
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr
     assert "returned" in stdout
     assert "Traceback" not in stderr, stderr
     items = recorded(out)
     assert items and items == list(range(len(items)))
     assert events(out) == ["open", "close"]
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in children)
+    assert not _alive(children)
 
 
 def test_second_ctrl_c_ends_a_hanging_close_hard(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    proc = _start_script(out, "hang_close")
-    try:
-        _wait_line(proc, "running")
+    with running_script(out, "hang_close") as (proc, children):
         time.sleep(1.0)
-        children = _descendants(proc.pid)
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(1.5)
         assert proc.poll() is None, "the first Ctrl-C waits for close()"
         os.killpg(proc.pid, signal.SIGINT)
         stdout, _ = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert "interrupted" in stdout, "asyncflow.run raises KeyboardInterrupt after the second Ctrl-C"
     assert proc.returncode == 130
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in children)
+    assert not _alive(children)
 
 
 def test_parent_killed_takes_its_children_along(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    proc = _start_script(out)
-    try:
-        _wait_line(proc, "running")
-        children = _descendants(proc.pid)
-        assert children
+    with running_script(out) as (proc, children):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         deadline = time.monotonic() + 10
         alive = children
         while time.monotonic() < deadline:
-            alive = [pid for pid in children if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+            alive = _alive(children)
             if not alive:
                 break
             time.sleep(0.05)
         assert not alive, "children outlived a SIGKILLed parent"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def test_sigterm_to_the_parent_stops_gracefully_and_exits(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    proc = _start_script(out)
-    try:
-        _wait_line(proc, "running")
-        children = _descendants(proc.pid)
-        assert children
+    with running_script(out) as (proc, children):
         os.kill(proc.pid, signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
     assert proc.returncode == 143, stderr
     assert "terminated" in stdout
     assert events(out) == ["open", "close"], "close() ran in the consumer"
     items = recorded(out)
     assert items == list(range(len(items)))
-    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in children)
+    assert not _alive(children)
 
 
 async def test_stop_is_seen_between_items_of_a_slow_producer(tmp_path: Path) -> None:
