@@ -22,7 +22,7 @@ def scheduler_for(engine: str) -> Any:
         return LocalScheduler
     if engine == "ray":
         try:
-            from .ray import RayScheduler  # type: ignore[import-not-found,unused-ignore]
+            from .ray_scheduler import RayScheduler
         except ImportError as exc:
             raise ImportError(
                 "flow_options['engine'] = 'ray' needs Ray: pip install 'asyncflow[ray]'"

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
 import socket
+import traceback
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.constants import FlowType
 from ..core.graph import Stage
@@ -48,7 +51,7 @@ class TaskStats:
     busy_seconds: float = 0.0  # time inside the node's methods
     wall_seconds: float = 0.0  # time since the task started streaming
     queued: int = 0  # rows waiting in this task's input buffer
-    samples: list[float] = field(default_factory=list)  # recent seconds per item (at most 256)
+    samples: list[float] = field(default_factory=list, repr=False)  # recent seconds per item (at most 256)
     finished: bool = False  # the task has ended
 
     @property
@@ -80,3 +83,22 @@ class TaskFailure:
     summary: str  # "ValueError: boom"
     traceback: str
     exception: bytes | None = field(default=None, repr=False)  # the pickled exception, if it pickles
+
+
+def describe_failure(exc: BaseException, *, task: str, node: Any, phase: str) -> TaskFailure:
+    """A ``TaskFailure`` for ``exc`` raised by ``node`` (the exception pickled if it round-trips)."""
+    pickled: bytes | None
+    try:
+        pickled = pickle.dumps(exc, protocol=5)
+        pickle.loads(pickled)
+    except Exception:
+        pickled = None
+    return TaskFailure(
+        task=task,
+        node=node.name,
+        node_type=type(node).__name__,
+        phase=phase,
+        summary=f"{type(exc).__name__}: {exc}",
+        traceback="".join(traceback.format_exception(exc)),
+        exception=pickled,
+    )

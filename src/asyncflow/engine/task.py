@@ -13,9 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-import pickle
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from types import CoroutineType
@@ -26,7 +24,7 @@ from ..core.graph import ABSENT
 from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
 from .channel import BrokenChannelError, Link, Receiver, Sender, connect
-from .spec import TaskFailure, TaskSpec, TaskStats
+from .spec import TaskSpec, TaskStats, describe_failure
 
 __all__ = ["run_task"]
 
@@ -126,21 +124,7 @@ class TaskRunner:
     def report(self, phase: str, exc: BaseException) -> None:
         """Send a failure to the parent."""
         self.failed = True
-        pickled: bytes | None
-        try:
-            pickled = pickle.dumps(exc, protocol=5)
-            pickle.loads(pickled)
-        except Exception:
-            pickled = None
-        failure = TaskFailure(
-            task=self.spec.name,
-            node=self.node.name,
-            node_type=type(self.node).__name__,
-            phase=phase,
-            summary=f"{type(exc).__name__}: {exc}",
-            traceback="".join(traceback.format_exception(exc)),
-            exception=pickled,
-        )
+        failure = describe_failure(exc, task=self.spec.name, node=self.node, phase=phase)
         self.control.send_message(("error", failure))
 
     # -- set-up -------------------------------------------------------------
