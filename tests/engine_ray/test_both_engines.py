@@ -134,3 +134,13 @@ def test_engine_ray_without_ray_names_the_extra(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delitem(sys.modules, "asyncflow.engine.ray_scheduler", raising=False)
     with pytest.raises(ImportError, match=r"asyncflow\[ray\]"):
         scheduler_for("ray")
+
+
+async def test_a_reused_buffer_is_fixed_when_returned(engine: str, tmp_path: Path) -> None:
+    from tests.helpers_buffers import ReusedBufferProducer
+
+    out = tmp_path / "out.jsonl"
+    a = ReusedBufferProducer(50)
+    c = Recorder(out)(a)
+    await Flow([a], [c], flow_options=options(engine)).run()
+    assert recorded(out) == [[i] * 4 for i in range(50)]

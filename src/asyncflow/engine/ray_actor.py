@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import pickle
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,12 +24,35 @@ from ..core.graph import ABSENT, Stage
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
 from .spec import TaskFailure, TaskStats, describe_failure
 from .task import compile_build
+from .wire import immutable_size
 
 __all__ = ["NodeFailure", "TaskRunnerActor"]
 
 log = logging.getLogger("asyncflow.ray")
 
 _PRODUCE_BUDGET = 0.05  # seconds a produce() call may spend filling one batch
+
+
+class Pickled:
+    """A row fixed when its node returned it (it held something mutable, e.g. a reused frame)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pickled, (self.data,))
+
+
+def _fix(row: tuple[Any, ...]) -> Any:
+    """The row itself if nothing in it can change, else its pickle: DESIGN §2's "an item is
+    fixed when next() or process() returns it" (a batch is serialized only after the call)."""
+    return row if immutable_size(row) >= 0 else Pickled(pickle.dumps(row, 5))
+
+
+def _unfix(row: Any) -> tuple[Any, ...]:
+    return pickle.loads(row.data) if type(row) is Pickled else row  # type: ignore[no-any-return]
 
 
 class NodeFailure(Exception):
@@ -130,7 +154,7 @@ class TaskRunnerActor:
                     raise self._fail("next", exc) from None
             if inputs is None and value is ABSENT:
                 break
-            rows.append(self.build(self.blank if inputs is None else inputs[i], value))
+            rows.append(_fix(self.build(self.blank if inputs is None else _unfix(inputs[i]), value)))
             if inputs is None and time.perf_counter() - started >= _PRODUCE_BUDGET:
                 break  # a paced source: hand over what is there
         self.stats.busy_seconds += time.perf_counter() - started
@@ -149,7 +173,8 @@ class TaskRunnerActor:
         slots = self.stage.parent_slots
         out: list[tuple[Any, ...]] = []
         started = time.perf_counter()
-        for row in rows:
+        for fixed in rows:
+            row = _unfix(fixed)
             inputs = [row[s] for s in slots]
             value: Any = ABSENT
             if not any(v is ABSENT for v in inputs):
@@ -163,7 +188,7 @@ class TaskRunnerActor:
                         raise self._fail(phase, exc) from None
                     self.stats.skipped += 1
                 self.samples.append(time.perf_counter() - t0)
-            out.append(self.build(row, value))
+            out.append(_fix(self.build(row, value)))
         self.stats.received += len(rows)
         self.stats.sent += len(out)
         self.stats.busy_seconds += time.perf_counter() - started

@@ -36,7 +36,7 @@ from ..core.graph import Stage
 from ..core.host import FeedProducer, ResultsConsumer
 from ..core.node import Node, ProducerNode
 from ..core.options import FlowOptions
-from .devices import assign_devices, available_gpus
+from .devices import assign_devices
 from .ray_actor import NodeFailure, TaskRunnerActor
 from .scheduler import RemoteTraceback
 from .spec import TaskStats
@@ -147,7 +147,14 @@ class RayScheduler:
             for stage in self.stages
             for w in range(stage.width)
         ]
-        gpus = available_gpus(self.options.gpus) if any(n.device_type == "gpu" for _, n in names) else []
+        # Ray places GPU actors itself and sets their CUDA_VISIBLE_DEVICES: here we only
+        # count the cluster's GPUs (or flow_options["gpus"]) to decide who gets one.
+        wants_gpu = any(n.device_type == "gpu" for _, n in names)
+        if self.options.gpus is not None:
+            gpus = list(self.options.gpus)
+        else:
+            resources: dict[str, float] = ray.cluster_resources() if wants_gpu else {}  # type: ignore[no-untyped-call]
+            gpus = [str(i) for i in range(int(resources.get("GPU", 0)))]
         devices = iter(assign_devices(names, gpus))
         remote = ray.remote(TaskRunnerActor)
         for stage in self.stages:
@@ -155,7 +162,11 @@ class RayScheduler:
             for w in range(stage.width):
                 name = stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]"
                 device = next(devices)
-                actor = remote.options(num_cpus=0, num_gpus=1 if device else 0).remote(stage, name, device)
+                # A GPU from Ray (num_gpus=1, Ray sets the device), none (CPU fallback:
+                # hide every GPU), or a CPU node (leave the environment alone).
+                actor = remote.options(num_cpus=0, num_gpus=1 if device else 0).remote(
+                    stage, name, "" if device == "" else None
+                )
                 self._names[cast(Any, actor)._actor_id.hex()] = name
                 row.append(actor)
             self._actors.append(row)
