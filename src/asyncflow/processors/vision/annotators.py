@@ -87,16 +87,6 @@ class ImageAnnotator(ProcessorNode):
     #: Color of the frame number, in the frame's channel order.
     index_color: Color = (255, 255, 255)
 
-    def __init__(
-        self,
-        nb_tasks: int = 1,
-        device_type: DeviceType = "cpu",
-        *,
-        name: str | None = None,
-        ordered: bool = True,
-        on_error: OnError = "raise",
-    ) -> None:
-        super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
 
     def _annotate(self, im: Image, annotations: Any) -> Image:
         raise NotImplementedError(f"{type(self).__name__} must implement _annotate(im, annotations)")

@@ -25,16 +25,6 @@ class FrameIndexSplitter(ProcessorNode):
     videoflow's README defines this node in user code; it is built in here.
     """
 
-    def __init__(
-        self,
-        nb_tasks: int = 1,
-        device_type: DeviceType = "cpu",
-        *,
-        name: str | None = None,
-        ordered: bool = True,
-        on_error: OnError = "raise",
-    ) -> None:
-        super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
 
     def process(self, data: tuple[int, Image]) -> Image:
         """Return the frame of the pair."""
@@ -177,16 +167,6 @@ class MaskImageTransformer(ProcessorNode):
     height and width differ from the frame's raises ``ValueError`` naming the node.
     """
 
-    def __init__(
-        self,
-        nb_tasks: int = 1,
-        device_type: DeviceType = "cpu",
-        *,
-        name: str | None = None,
-        ordered: bool = True,
-        on_error: OnError = "raise",
-    ) -> None:
-        super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
 
     def process(self, im: Image, mask: Any) -> Image:
         """Return ``im * mask`` as ``uint8``."""
