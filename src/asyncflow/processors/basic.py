@@ -22,58 +22,51 @@ def _wait_from_fps(owner: str, fps: object) -> float:
     return 1.0 / rate if rate > 0 else 0.0
 
 
-class IdentityProcessor(ProcessorNode):
+class _PacedProcessor(ProcessorNode):
+    """A processor with videoflow's ``fps`` first argument: ``fps > 0`` sleeps ``1 / fps`` s an item."""
+
+    def __init__(
+        self,
+        fps: float = -1,
+        nb_tasks: int = 1,
+        device_type: DeviceType = "cpu",
+        *,
+        name: str | None = None,
+        ordered: bool = True,
+        on_error: OnError = "raise",
+    ) -> None:
+        super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
+        self._wait = _wait_from_fps(self.describe(), fps)
+        self.fps = fps
+
+    def _pace(self) -> None:
+        if self._wait > 0:
+            time.sleep(self._wait)
+
+
+class IdentityProcessor(_PacedProcessor):
     """Pass each item through unchanged (a tuple of them when the node has several parents).
 
     ``fps > 0`` sleeps ``1 / fps`` seconds per item, to simulate a slow stage, as in
     videoflow, whose first positional argument it also is.
     """
 
-    def __init__(
-        self,
-        fps: float = -1,
-        nb_tasks: int = 1,
-        device_type: DeviceType = "cpu",
-        *,
-        name: str | None = None,
-        ordered: bool = True,
-        on_error: OnError = "raise",
-    ) -> None:
-        super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
-        self._wait = _wait_from_fps(self.describe(), fps)
-        self.fps = fps
-
     def process(self, *inputs: Any) -> Any:
         """Return the input (the tuple of inputs when there are several)."""
-        if self._wait > 0:
-            time.sleep(self._wait)
+        if self._wait > 0:  # checked here: this is on every item's path
+            self._pace()
         return inputs[0] if len(inputs) == 1 else inputs
 
 
-class JoinerProcessor(ProcessorNode):
+class JoinerProcessor(_PacedProcessor):
     """Join one item of each parent into a tuple, in the order the parents were given.
 
     ``fps > 0`` sleeps ``1 / fps`` seconds per item, as in videoflow.
     """
 
-    def __init__(
-        self,
-        fps: float = -1,
-        nb_tasks: int = 1,
-        device_type: DeviceType = "cpu",
-        *,
-        name: str | None = None,
-        ordered: bool = True,
-        on_error: OnError = "raise",
-    ) -> None:
-        super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
-        self._wait = _wait_from_fps(self.describe(), fps)
-        self.fps = fps
-
     def process(self, *inputs: Any) -> tuple[Any, ...]:
         """Return the tuple of the inputs."""
-        if self._wait > 0:
-            time.sleep(self._wait)
+        self._pace()
         return inputs
 
 

@@ -87,7 +87,6 @@ class ImageAnnotator(ProcessorNode):
     #: Color of the frame number, in the frame's channel order.
     index_color: Color = (255, 255, 255)
 
-
     def _annotate(self, im: Image, annotations: Any) -> Image:
         raise NotImplementedError(f"{type(self).__name__} must implement _annotate(im, annotations)")
 

@@ -25,7 +25,6 @@ class FrameIndexSplitter(ProcessorNode):
     videoflow's README defines this node in user code; it is built in here.
     """
 
-
     def process(self, data: tuple[int, Image]) -> Image:
         """Return the frame of the pair."""
         try:
@@ -166,7 +165,6 @@ class MaskImageTransformer(ProcessorNode):
     Returns a ``uint8`` array (values truncated, as videoflow does).  A mask whose
     height and width differ from the frame's raises ``ValueError`` naming the node.
     """
-
 
     def process(self, im: Image, mask: Any) -> Image:
         """Return ``im * mask`` as ``uint8``."""
