@@ -164,3 +164,19 @@ async def test_worker_killed_from_outside_is_noticed_within_a_second(tmp_path: P
         await asyncio.wait_for(task, 30)
     noticed = time.monotonic() - killed_at
     assert noticed < 5, f"took {noticed:.2f}s to end the flow after the kill"
+
+
+async def test_skipped_errors_are_logged_in_the_parent_once_per_kind(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = CountProducer(30)
+    b = FailAt(None, on_error="skip", name="picky")(a)
+    c = Recorder(tmp_path / "out.jsonl")(b)
+    flow = Flow([a], [c])
+    with caplog.at_level("WARNING", logger="asyncflow"):
+        await flow.run()
+    skips = [r for r in caplog.records if "skipping this item" in r.getMessage()]
+    assert len(skips) == 1, "logged once per kind of error"
+    assert "[picky]" in skips[0].getMessage() and "ValueError" in skips[0].getMessage()
+    assert "Traceback" in skips[0].getMessage(), "with its traceback"
+    assert flow.stats()["picky"].skipped == 30

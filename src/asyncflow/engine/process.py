@@ -48,9 +48,8 @@ def _child_init(parent_pid: int, log_level: int | None, device: str | None) -> N
             pass
     if os.getppid() != parent_pid:
         os._exit(70)  # the parent died before we could link our fate to it
-    if log_level is not None:
-        logging.basicConfig(level=log_level, format="%(asctime)s %(processName)s %(name)s: %(message)s")
-        logging.getLogger("asyncflow").setLevel(log_level)
+    # Records go to the parent (see logs.py), which logs them with its own handlers.
+    logging.getLogger().setLevel(log_level if log_level is not None else logging.WARNING)
 
 
 def get_context(start_method: str) -> multiprocessing.context.BaseContext:

@@ -27,6 +27,7 @@ from ..core.node import Node, ProducerNode
 from ..core.options import FlowOptions
 from .channel import Link, Receiver, Sender, connect
 from .devices import assign_devices, available_gpus
+from .logs import relog
 from .process import TaskProcess, get_context
 from .spec import TaskFailure, TaskSpec, TaskStats
 
@@ -355,6 +356,8 @@ class LocalScheduler:
             kind = message[0]
             if kind == "ready":
                 task.ready = True
+            elif kind == "log":
+                relog(task.spec.name, message[1])
             elif kind == "stats":
                 if task.stats is None or not task.stats.finished:
                     task.stats = message[1]

@@ -24,6 +24,7 @@ from ..core.graph import ABSENT
 from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
 from .channel import BrokenChannelError, Link, Receiver, Sender, connect
+from .logs import ForwardingHandler
 from .spec import TaskSpec, TaskStats, describe_failure
 
 __all__ = ["run_task"]
@@ -486,6 +487,8 @@ class _HostRecv(HostChannel):
 async def run_task(spec: TaskSpec) -> None:
     """Entry point of a task process (run on uvloop by the process wrapper)."""
     control = await connect(spec.control, f"{spec.name}<control>")
+    handler = ForwardingHandler(control.send_message, asyncio.get_running_loop())
+    logging.getLogger().addHandler(handler)
     runner = TaskRunner(spec, control)
     try:
         await runner.connect()
