@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["FlowOptions", "parse_options"]
 
-_START_METHODS = ("spawn", "forkserver", "fork")
+_START_METHODS = ("spawn",)
 _ENGINES = ("local", "ray")
 
 
@@ -29,10 +29,13 @@ class FlowOptions:
     - ``max_bytes_in_flight`` (64 MiB): a byte budget per channel on top of
       ``queue_size``, so large items do not multiply memory (one frame is always
       allowed, whatever its size).
-    - ``start_method`` (``"spawn"``): how task processes start: ``"spawn"``,
-      ``"forkserver"`` or ``"fork"``.
-    - ``log_level`` (``None``): level of the ``asyncflow`` logger in the children
-      (``None``: leave logging as the child finds it).
+    - ``start_method`` (``"spawn"``): how task processes start.  Only ``"spawn"``
+      is accepted: ``"fork"`` copies the parent's running event loop and every open
+      socket into each child (a child then holds its siblings' channel ends, so a
+      dead peer is never seen), and ``"forkserver"`` leaves its server process
+      running after the flow and makes it, not the flow, the children's parent.
+    - ``log_level`` (``None``): the children's logging level; their records are
+      logged again in the parent (``None``: WARNING).
     - ``stop_timeout`` (10.0 s): how long a cancelled ``run()`` waits for the tasks
       to finish gracefully before it ends them hard.
     - ``engine`` (``"local"``): which engine runs the tasks: ``"local"`` (one OS
@@ -73,6 +76,12 @@ def _float(key: str, value: Any, minimum: float) -> float:
 
 
 def _choice(key: str, value: Any, choices: tuple[str, ...]) -> str:
+    if key == "start_method" and value in ("fork", "forkserver"):
+        raise ValueError(
+            f"flow_options['start_method'] = {value!r} is not supported: asyncflow starts tasks with 'spawn' "
+            "(fork would copy the running event loop and every channel into each child; a forkserver "
+            "outlives the flow)"
+        )
     if value not in choices:
         raise ValueError(f"flow_options[{key!r}] must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return str(value)
