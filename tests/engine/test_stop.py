@@ -283,3 +283,14 @@ async def test_stop_is_seen_between_items_of_a_slow_producer(tmp_path: Path) -> 
     await asyncio.wait_for(task, 30)
     emitted = flow.stats()[a.name].processed
     assert 5 <= emitted < 35, f"the producer went on for {emitted} items after stop()"
+
+
+def test_a_script_without_main_guard_fails_fast_and_says_why(tmp_path: Path) -> None:
+    script = ROOT / "tests" / "engine" / "scripts" / "no_main_guard.py"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode != 0
+    assert "if __name__ == '__main__':" in proc.stderr
+    assert "done" not in proc.stdout

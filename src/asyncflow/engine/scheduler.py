@@ -336,10 +336,17 @@ class LocalScheduler:
         if (task.stats is None or not task.stats.finished) and not task.killed and self._error is None:
             how = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
             node = task.spec.stage.node
+            hint = ""
+            if not task.ready and code > 0:
+                # It died before its node opened: usually while starting (see its stderr).
+                hint = (
+                    " while starting (its stderr says why; a script that runs a flow needs "
+                    "`if __name__ == '__main__':`, since tasks are spawned and import the script)"
+                )
             self._set_error(
                 WorkerDiedError(
                     f"{node.describe()} (task {task.spec.name}, pid {task.process.pid}) {how} "
-                    "without finishing its work",
+                    f"without finishing its work{hint}",
                     node=node.name,
                     task=task.spec.name,
                     exitcode=code,
@@ -406,7 +413,7 @@ class LocalScheduler:
     async def _reap(self) -> None:
         """Wait until every started process has exited (after ``kill`` this is quick)."""
         assert self._changed is not None
-        while not all(t.exited for t in self.tasks if t.process is not None):
+        while not all(t.exited for t in self.tasks if t.process is not None and t.process.pid is not None):
             self._changed.clear()
             await self._changed.wait()
 
