@@ -1,7 +1,9 @@
 """The loop a child process runs for one task: open, stream rows, close, report.
 
 Messages on the control link, child -> parent: ``("ready",)`` once ``open()``
-returned, ``("error", TaskFailure)``, ``("done", TaskStats)``.  Parent -> child:
+returned, ``("stats", TaskStats)`` every half second, ``("log", record)`` for what
+the process logs (see ``logs.py``), ``("error", TaskFailure)``, and
+``("done", TaskStats)`` at the end.  Parent -> child:
 ``("go",)`` (producers start emitting once every task is ready) and
 ``("stop",)`` (producers stop emitting; ``STOP_FLOW`` then travels the graph).
 If the control link breaks, the parent is gone and the task exits at once.
