@@ -10,32 +10,52 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-_RAY_WORDS = ("ray", "raylet", "gcs_server", "plasma", "dashboard", "log_monitor", "runtime_env")
+#: What Ray's own processes look like (daemons, agents, idle workers): they belong to the session's Ray.
+_RAY_MARKS = ("raylet", "gcs_server", "/ray/", "ray::")
+#: The process title of a flow's actor: none may outlive the flow that started it.
+ACTOR_MARK = "TaskRunnerActor"
 
 
-def _is_ray(process: psutil.Process) -> bool:
+def describe(process: psutil.Process) -> str:
     try:
-        text = " ".join(process.cmdline()) + " " + process.name()
+        return f"{process.name()} {' '.join(process.cmdline())}"
     except psutil.Error:
-        return True
-    return any(word in text for word in _RAY_WORDS)
+        return ""
+
+
+def is_ray_daemon(process: psutil.Process) -> bool:
+    """Ray's own process (not a flow's actor): it may stay for the session."""
+    text = describe(process)
+    if not text:
+        return True  # already gone
+    return ACTOR_MARK not in text and any(mark in text for mark in _RAY_MARKS)
 
 
 @pytest.fixture(autouse=True)
 def no_process_left_behind() -> Iterator[None]:
-    """As in tests/conftest.py, but Ray's own daemons and workers are the session's, not the test's."""
+    """As in tests/conftest.py, but Ray's daemons and idle workers are the session's, not the test's.
+
+    A flow's actors are not excused: they must be gone once ``run()`` has returned.
+    """
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     yield
     deadline = time.monotonic() + 3.0
     left: list[psutil.Process] = []
     while time.monotonic() < deadline:
         left = [
-            p for p in psutil.Process().children(recursive=True) if p.pid not in before and not _is_ray(p)
+            p for p in psutil.Process().children(recursive=True) if p.pid not in before and not is_ray_daemon(p)
         ]
         if not left:
             break
         time.sleep(0.05)
-    assert not left, f"the test left processes behind: {[p.pid for p in left]}"
+    if left:
+        described = [f"{p.pid} {describe(p)[:120]}" for p in left]
+        for p in left:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
+        pytest.fail("the test left processes behind:\n" + "\n".join(described))
 
 
 @pytest.fixture(scope="session")
@@ -45,3 +65,11 @@ def ray_session() -> Iterator[None]:
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture(params=["local", "ray"])
+def engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each test that takes it runs on both engines (Ray: the session's Ray)."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
+    yield request.param

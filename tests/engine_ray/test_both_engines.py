@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +25,6 @@ def test_a_flow_starts_and_stops_its_own_ray(tmp_path: Path) -> None:
     asyncio.run(Flow([a], [c], flow_options={"engine": "ray"}).run())
     assert recorded(out) == list(range(1, 21))
     assert not ray.is_initialized(), "the Ray the flow started is shut down"
-
-
-@pytest.fixture(params=["local", "ray"])
-def engine(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "ray":
-        request.getfixturevalue("ray_session")
-    yield request.param
 
 
 def options(engine: str, **more: Any) -> dict[str, Any]:

@@ -4,19 +4,26 @@ The Ray engine's counterpart of ``task.py``: ``produce`` pulls a batch from a
 producer (zipped onto the rows of the producers before it), ``process`` runs a
 processor or consumer over a batch and returns the rows the next stage reads.
 Rows and ``ABSENT`` follow the same model as the local engine (``core.graph``).
-A node's exception leaves the actor as ``NodeFailure``, which names the task and
-carries the traceback text (Ray wraps it in ``RayTaskError``).
+
+Every call returns a ``Report`` for the driver next to its rows: how many rows,
+their size, whether the producer has ended, the task's stats, and a failure.  A
+node's exception does not escape the call: the rows before the failing item go
+on down the chain (as on the local engine, nothing emitted before a failure is
+lost), the report carries the failure as a ``TaskFailure``, and every later call
+returns no rows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import pickle
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import CoroutineType
 from typing import Any
 
@@ -26,11 +33,12 @@ from .spec import TaskFailure, TaskStats, describe_failure
 from .task import compile_build
 from .wire import immutable_size
 
-__all__ = ["NodeFailure", "TaskRunnerActor"]
+__all__ = ["Pickled", "Report", "TaskRunnerActor"]
 
 log = logging.getLogger("asyncflow.ray")
 
-_PRODUCE_BUDGET = 0.05  # seconds a produce() call may spend filling one batch
+_STATS_INTERVAL = 0.5  # seconds between the per-item time samples sent to the driver
+_IDLE_WAIT = 0.05  # how long an empty produce() call waits for a pending async next()
 
 
 class Pickled:
@@ -55,114 +63,259 @@ def _unfix(row: Any) -> tuple[Any, ...]:
     return pickle.loads(row.data) if type(row) is Pickled else row  # type: ignore[no-any-return]
 
 
-class NodeFailure(Exception):
-    """A node raised inside its actor; ``failure`` says where and carries the traceback."""
+def _size(value: Any) -> int:
+    """A cheap estimate of the bytes ``value`` holds (for the batch and window byte budgets)."""
+    kind = type(value)
+    if kind is bytes or kind is str or kind is bytearray:
+        return len(value)
+    nbytes = getattr(value, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes
+    if kind is tuple or kind is list:
+        return 16 + sum(_size(v) for v in value[:16])
+    return 16
 
-    def __init__(self, failure: TaskFailure) -> None:
-        super().__init__(f"{failure.node_type} {failure.node!r} (task {failure.task}) failed in "
-                         f"{failure.phase}(): {failure.summary}")
-        self.failure = failure
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (NodeFailure, (self.failure,))
+def _is_end(exc: BaseException) -> bool:
+    """Whether an exception from ``next()`` ends the producer's stream (rather than failing it)."""
+    if isinstance(exc, (StopIteration, StopAsyncIteration)):
+        return True
+    # ``raise StopIteration`` inside a coroutine reaches us as a RuntimeError.
+    return isinstance(exc, RuntimeError) and isinstance(exc.__cause__, (StopIteration, StopAsyncIteration))
+
+
+class _NotYet(Exception):
+    """Internal: an async ``next()`` is still waiting; the call returns what it has."""
+
+
+@dataclass
+class Report:
+    """What one actor call tells the driver besides the rows it returns."""
+
+    rows: int = 0  # rows returned
+    nbytes: int = 0  # estimated size of the values this task added (producers)
+    ended: bool = False  # a producer's own stream has ended
+    failure: TaskFailure | None = None
+    stats: TaskStats | None = None
 
 
 class TaskRunnerActor:
     """One task of the flow (wrapped with ``ray.remote`` by the scheduler)."""
 
-    def __init__(self, stage: Stage, task: str, device: str | None) -> None:
+    def __init__(
+        self, stage: Stage, task: str, device: str | None, has_next: bool = True, log_level: int | None = None
+    ) -> None:
         if device is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = device
+        if log_level is not None:
+            logging.getLogger("asyncflow").setLevel(log_level)
         self.stage = stage
         self.node = stage.node
         self.task = task
+        self.has_next = has_next
         self.build = compile_build(stage.out_sources)
         self.blank = (ABSENT,) * len(stage.in_layout)
         self.stats = TaskStats()
         self.samples: deque[float] = deque(maxlen=256)
-        self.loop = asyncio.new_event_loop()
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.opened = False
+        self.failed = False
         self.ended = False
         self.started = time.perf_counter()
+        self._samples_sent = 0.0
+        self._pending: asyncio.Task[Any] | None = None  # an async next() still waiting
+        self._logged_skips: set[type[BaseException]] = set()
+
+    def __repr__(self) -> str:  # Ray prefixes the actor's log lines with it
+        return f"asyncflow {self.task}"
 
     # -- helpers --------------------------------------------------------------
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        if self.loop is None:
+            import uvloop
+
+            self.loop = uvloop.new_event_loop()
+        return self.loop
+
     def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         value = method(*args)
-        if type(value) is CoroutineType:
-            value = self.loop.run_until_complete(value)
+        if type(value) is CoroutineType or asyncio.isfuture(value):
+            value = self._loop().run_until_complete(value)
         return value
 
-    def _fail(self, phase: str, exc: BaseException) -> NodeFailure:
-        return NodeFailure(describe_failure(exc, task=self.task, node=self.node, phase=phase))
+    def _fail(self, phase: str, exc: BaseException) -> TaskFailure:
+        self.failed = True
+        return describe_failure(exc, task=self.task, node=self.node, phase=phase)
+
+    def _unsendable(self, exc: Exception) -> TaskFailure:
+        wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
+        wrapped.__cause__ = exc
+        return self._fail("send", wrapped)
+
+    def _skip(self, phase: str, exc: Exception) -> None:
+        self.stats.skipped += 1
+        if type(exc) not in self._logged_skips:
+            self._logged_skips.add(type(exc))
+            log.warning(
+                "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and later %s errors silently",
+                self.node.describe(),
+                self.task,
+                phase,
+                type(exc).__name__,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+
+    def _report(self, report: Report, finished: bool = False) -> Report:
+        now = time.perf_counter()
+        stats = dataclasses.replace(self.stats, samples=[])
+        stats.wall_seconds = now - self.started
+        if finished or now - self._samples_sent >= _STATS_INTERVAL:
+            stats.samples = list(self.samples)
+            self._samples_sent = now
+        stats.finished = finished
+        report.stats = stats
+        return report
 
     # -- lifecycle --------------------------------------------------------------
-    def open(self) -> bool:
+    def open(self) -> Report:
+        """Open the node; the report carries the failure if ``open()`` raised."""
+        report = Report()
         try:
             self._call(self.node.open)
         except Exception as exc:
-            raise self._fail("open", exc) from None
-        self.opened = True
+            report.failure = self._fail("open", exc)
+        else:
+            self.opened = True
         self.started = time.perf_counter()
-        return True
+        return self._report(report)
 
-    def close(self) -> TaskStats:
-        """Close the node (if it opened) and return the task's final stats."""
+    def close(self) -> Report:
+        """Close the node (if it opened) and report the task's final stats."""
+        report = Report()
+        pending, self._pending = self._pending, None
+        if pending is not None and self.loop is not None:
+            pending.cancel()
+            self.loop.run_until_complete(asyncio.gather(pending, return_exceptions=True))
         if self.opened:
             self.opened = False
             try:
                 self._call(self.node.close)
             except Exception as exc:
-                raise self._fail("close", exc) from None
-        return self.snapshot(finished=True)
+                report.failure = self._fail("close", exc)
+        if self.loop is not None:
+            self.loop.close()
+            self.loop = None
+        return self._report(report, finished=True)
 
-    def snapshot(self, finished: bool = False) -> TaskStats:
-        stats = TaskStats(**{k: v for k, v in vars(self.stats).items() if k != "samples"})
-        stats.wall_seconds = time.perf_counter() - self.started
-        stats.samples = list(self.samples)
-        stats.finished = finished
-        return stats
-
-    def pid(self) -> int:
+    def ping(self) -> int:
         return os.getpid()
 
     # -- streaming --------------------------------------------------------------
-    def produce(
-        self, upstream: list[tuple[Any, ...]] | None, limit: int
-    ) -> tuple[list[tuple[Any, ...]], tuple[int, bool]]:
-        """Next batch: own items zipped onto ``upstream`` rows (or alone); returns (rows, (count, ended))."""
-        node = self.node
-        assert isinstance(node, ProducerNode)
-        rows: list[tuple[Any, ...]] = []
-        started = time.perf_counter()
-        inputs = upstream if upstream is not None else None
-        count = len(inputs) if inputs is not None else limit
-        for i in range(count):
-            value: Any = ABSENT
-            if not self.ended:
-                t0 = time.perf_counter()
-                try:
-                    value = self._call(node.next)
-                    self.stats.processed += 1
-                    self.samples.append(time.perf_counter() - t0)
-                except (StopIteration, StopAsyncIteration):
-                    self.ended = True
-                except RuntimeError as exc:
-                    if not isinstance(exc.__cause__, (StopIteration, StopAsyncIteration)):
-                        raise self._fail("next", exc) from None
-                    self.ended = True
-                except Exception as exc:
-                    raise self._fail("next", exc) from None
-            if inputs is None and value is ABSENT:
-                break
-            rows.append(_fix(self.build(self.blank if inputs is None else _unfix(inputs[i]), value)))
-            if inputs is None and time.perf_counter() - started >= _PRODUCE_BUDGET:
-                break  # a paced source: hand over what is there
-        self.stats.busy_seconds += time.perf_counter() - started
-        self.stats.sent += len(rows)
-        return rows, (len(rows), self.ended)
+    def _next(self, wait: float | None) -> Any:
+        """The producer's next item; ``_NotYet`` if an async ``next()`` still waits after ``wait`` s."""
+        pending = self._pending
+        if pending is None:
+            assert isinstance(self.node, ProducerNode)
+            value = self.node.next()
+            if type(value) is not CoroutineType:
+                return value
+            if wait is None:
+                return self._loop().run_until_complete(value)
+            pending = self._loop().create_task(value)
+        loop = self._loop()
+        if wait is None:
+            loop.run_until_complete(asyncio.wait({pending}))
+        elif not pending.done():
+            loop.run_until_complete(asyncio.wait({pending}, timeout=wait))
+        if not pending.done():
+            self._pending = pending
+            raise _NotYet
+        self._pending = None
+        return pending.result()
 
-    def process(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    def produce(
+        self, upstream: list[Any] | None, limit: int, budget: float = 0.005, max_bytes: int = 1 << 62
+    ) -> tuple[list[Any], Report]:
+        """The next batch: own items zipped onto ``upstream`` rows, or alone (``upstream=None``).
+
+        Alone, the batch ends after ``limit`` rows, ``max_bytes`` bytes, ``budget``
+        seconds, or when the stream ends; an async ``next()`` that is still waiting
+        then stays pending until the next call (or ``close``).
+        """
+        report = Report()
+        rows: list[Any] = []
+        if not self.opened or self.failed:
+            report.ended = True
+            return rows, self._report(report)
+        build, blank, sample = self.build, self.blank, self.samples.append
+        perf = time.perf_counter
+        started = previous = perf()
+        produced = nbytes = 0
+        value: Any
+        if upstream is None:
+            while not self.ended and len(rows) < limit:
+                try:
+                    value = self._next(_IDLE_WAIT if not rows else max(0.0, budget - (perf() - started)))
+                except _NotYet:
+                    break
+                except Exception as exc:
+                    if _is_end(exc):
+                        self.ended = True
+                        break
+                    report.failure = self._fail("next", exc)
+                    break
+                produced += 1
+                now = perf()
+                sample(now - previous)
+                previous = now
+                try:
+                    rows.append(_fix(build(blank, value)))
+                except Exception as exc:
+                    report.failure = self._unsendable(exc)
+                    break
+                nbytes += _size(value)
+                if now - started >= budget or nbytes >= max_bytes:
+                    break  # a paced source, or big items: hand over what is there
+        else:
+            for fixed in upstream:
+                value = ABSENT
+                if not self.ended:
+                    try:
+                        value = self._next(None)
+                        produced += 1
+                        now = perf()
+                        sample(now - previous)
+                        previous = now
+                    except Exception as exc:
+                        if _is_end(exc):
+                            self.ended = True
+                        else:
+                            report.failure = self._fail("next", exc)
+                            break
+                try:
+                    rows.append(_fix(build(_unfix(fixed), value)))
+                except Exception as exc:
+                    report.failure = self._unsendable(exc)
+                    break
+                if value is not ABSENT:
+                    nbytes += _size(value)
+            self.stats.received += len(upstream)
+        stats = self.stats
+        stats.processed += produced
+        stats.sent += len(rows)
+        stats.busy_seconds += perf() - started
+        report.rows = len(rows)
+        report.nbytes = nbytes
+        report.ended = self.ended or self.failed
+        return rows, self._report(report)
+
+    def process(self, rows: list[Any]) -> tuple[list[Any], Report]:
         """Run the node on every row whose inputs are all present; return the next stage's rows."""
+        report = Report()
+        out: list[Any] = []
+        if not self.opened or self.failed:
+            return out, self._report(report)
         node = self.node
         method: Callable[..., Any]
         if isinstance(node, ProcessorNode):
@@ -171,25 +324,41 @@ class TaskRunnerActor:
             assert isinstance(node, ConsumerNode)
             method, phase = node.consume, "consume"
         slots = self.stage.parent_slots
-        out: list[tuple[Any, ...]] = []
-        started = time.perf_counter()
+        build, emit, sample = self.build, self.has_next, self.samples.append
+        skip = node.on_error == "skip"
+        perf = time.perf_counter
+        started = previous = perf()
+        done = taken = 0
         for fixed in rows:
             row = _unfix(fixed)
-            inputs = [row[s] for s in slots]
+            taken += 1
+            inputs = tuple(row[s] for s in slots)
             value: Any = ABSENT
-            if not any(v is ABSENT for v in inputs):
-                t0 = time.perf_counter()
+            if not any(v is ABSENT for v in inputs):  # not ``in``: it would call == on arrays
                 try:
-                    value = self._call(method, *inputs)
-                    self.stats.processed += 1
+                    value = method(*inputs)
+                    if type(value) is CoroutineType or asyncio.isfuture(value):
+                        value = self._loop().run_until_complete(value)
+                    done += 1
                 except Exception as exc:
                     value = ABSENT
-                    if node.on_error != "skip":
-                        raise self._fail(phase, exc) from None
-                    self.stats.skipped += 1
-                self.samples.append(time.perf_counter() - t0)
-            out.append(_fix(self.build(row, value)))
-        self.stats.received += len(rows)
-        self.stats.sent += len(out)
-        self.stats.busy_seconds += time.perf_counter() - started
-        return out
+                    if not skip:
+                        report.failure = self._fail(phase, exc)
+                        break
+                    self._skip(phase, exc)
+                now = perf()
+                sample(now - previous)
+                previous = now
+            if emit:
+                try:
+                    out.append(_fix(build(row, value)))
+                except Exception as exc:
+                    report.failure = self._unsendable(exc)
+                    break
+        stats = self.stats
+        stats.received += taken
+        stats.processed += done
+        stats.sent += len(out)
+        stats.busy_seconds += perf() - started
+        report.rows = len(out) if emit else taken
+        return out, self._report(report)

@@ -1,34 +1,62 @@
 """The Ray engine: the same linearized flow, one Ray actor per task.
 
-The driver (this scheduler, on the caller's event loop) pulls a batch of rows
-from the producers and submits it through the chain as actor calls, passing each
-call's ``ObjectRef`` straight to the next stage's actor, so that rows move from
-actor to actor through Ray's object store, not through the driver.  A stage with
-``nb_tasks=N`` has N actors that take batches in turn; the driver awaits the
-batches' ends in order, which keeps the output order.  At most
-``queue_size // batch_size`` batches (at least 2) are in flight: that is the
-backpressure.  In REALTIME a produced batch that finds the window full waits as
-the one pending batch; a newer one replaces it, and its rows count as dropped.
+The driver (this scheduler, on the caller's event loop) asks the producers for
+batches of rows and submits each batch through the chain as actor calls, passing
+each call's rows ``ObjectRef`` straight to the next stage's actor, so that rows
+move from actor to actor through Ray's object store, never through the driver's
+Python code.  Every call also returns a small ``Report`` (rows, bytes, stats, a
+failure) that the driver watches through the ref's future.
+
+- Order: a stage with ``nb_tasks=N`` has N actors that take batches in turn.  A
+  Ray actor runs the calls of one submitter in submission order, so the next
+  single-task stage takes the batches back in order by itself.  After a stage with
+  ``ordered=False`` the rest of the chain is submitted when that stage has finished
+  the batch: batches go on as they complete.
+- Backpressure (BATCH): at most ``queue_size`` rows per hop (and
+  ``max_bytes_in_flight`` bytes per hop) are in flight behind the producers, and at
+  most two producer calls are outstanding.  Batches hold ``batch_size`` rows, fewer
+  in front of an ``nb_tasks`` stage so that every worker gets a share, and a
+  producer hands over what it has after ``flush_interval`` (at least 5 ms).
+- REALTIME: producers are called whatever the window; produced batches that find
+  it full wait, at most ``queue_size`` rows of them, and the oldest waiting batch is
+  dropped (counted as the last producer's ``dropped``) in favour of the newest.
+- Several producers: a batch starts at the first producer that has not ended and
+  passes through the producers after it, each zipping one item onto each row.
 
 Stopping follows DESIGN §3: producers are not asked for more, the batches in
-flight finish, every actor closes its node, then the actors are killed; a Ray
-the flow started itself is shut down.  Errors: a node's exception comes back as
-``RayTaskError`` around ``NodeFailure`` → ``NodeFailedError``; a dead actor →
-``WorkerDiedError``; a stop timeout or a second cancel → actors killed →
-``FlowKilledError``.
+flight finish, every actor closes its node, then the actors are killed and a Ray
+the flow started itself is shut down.  Errors: a node's exception (reported, with
+the rows before it passed on) → ``NodeFailedError``; a dead actor →
+``WorkerDiedError``; ``stop(timeout)`` expiry or a second cancel → actors killed →
+``FlowKilledError``.  After an error the other tasks get ``stop_timeout`` seconds
+to finish before they are killed.
 
-Not yet on Ray: ``FeedProducer`` / ``ResultsConsumer`` (host nodes), live stats
-during the run (``stats()`` is final after it), shared-memory slots (Ray's object
-store moves the arrays instead).
+Ray itself: with ``ray_address`` the flow connects to that cluster; without it,
+``ray.init()`` finds ``RAY_ADDRESS`` or starts a local Ray.  Either way the
+connection is made in a thread of its own that lives until the last flow using it
+ends and then calls ``ray.shutdown()``: Ray's daemons die with the thread that
+spawned them (``PR_SET_PDEATHSIG``), and ``ray.init`` called off the main thread
+leaves the application's SIGTERM handler alone.  A Ray that was already
+initialized when the flow started is used and left running.
+
+Not yet on Ray: ``FeedProducer`` / ``ResultsConsumer`` (host nodes), the
+``max_bytes_in_flight`` budget is an estimate from the producers' items, arrays
+travel pickled inside rows (no shared-memory slots).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import pickle
+import threading
+import time
 from collections import deque
-from typing import Any, cast
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..core.constants import REALTIME, FlowType
 from ..core.errors import FlowError, FlowKilledError, NodeFailedError, WorkerDiedError
@@ -37,9 +65,9 @@ from ..core.host import FeedProducer, ResultsConsumer
 from ..core.node import Node, ProducerNode
 from ..core.options import FlowOptions
 from .devices import assign_devices
-from .ray_actor import NodeFailure, TaskRunnerActor
+from .ray_actor import Report, TaskRunnerActor
 from .scheduler import RemoteTraceback
-from .spec import TaskStats
+from .spec import TaskFailure, TaskStats
 
 try:
     import ray
@@ -51,6 +79,121 @@ __all__ = ["RayScheduler"]
 
 log = logging.getLogger("asyncflow.ray")
 
+_PRODUCE_AHEAD = 2  # producer calls outstanding at once
+_MIN_BUDGET = 0.005  # seconds a producer call may spend filling a batch, at least
+_DEATH_WAIT = 3.0  # seconds to wait for Ray to confirm that killed actors are gone
+
+
+# -- the Ray connection, shared by the flows of this process --------------------------
+class _Keeper(threading.Thread):
+    """Calls ``ray.init``, then lives until told to call ``ray.shutdown`` (see the module docstring)."""
+
+    def __init__(self, address: str | None) -> None:
+        super().__init__(name="asyncflow-ray", daemon=True)
+        self.address = address
+        self.ready = threading.Event()
+        self.release = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        quiet = _NoSigtermWarning()
+        logging.getLogger("ray").addFilter(quiet)
+        logging.getLogger("ray._private.worker").addFilter(quiet)
+        try:
+            if self.address is None:
+                ray.init(include_dashboard=False, configure_logging=False)
+            else:
+                ray.init(address=self.address)
+        except BaseException as exc:
+            self.error = exc
+            self.ready.set()
+            return
+        finally:
+            logging.getLogger("ray").removeFilter(quiet)
+            logging.getLogger("ray._private.worker").removeFilter(quiet)
+        self.ready.set()
+        self.release.wait()
+        try:
+            ray.shutdown()
+        except Exception:
+            log.warning("ray.shutdown() failed", exc_info=True)
+
+
+class _NoSigtermWarning(logging.Filter):
+    """Ray warns that it sets no SIGTERM handler off the main thread: that is the point."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("SIGTERM handler is not set")
+
+
+_ray_lock = threading.Lock()
+_ray_users = 0
+_ray_keeper: _Keeper | None = None
+
+
+def _acquire_ray(address: str | None) -> None:
+    """Use the Ray this process is connected to, or connect (blocking: run it in a thread)."""
+    global _ray_users, _ray_keeper
+    with _ray_lock:
+        if not ray.is_initialized():
+            keeper = _Keeper(address)
+            keeper.start()
+            keeper.ready.wait()
+            if keeper.error is not None:
+                keeper.join()
+                target = f"the Ray cluster at {address!r}" if address else "Ray"
+                raise FlowError(f"the Ray engine could not start or reach {target}: {keeper.error}") from keeper.error
+            _ray_keeper = keeper
+        _ray_users += 1
+
+
+def _release_ray() -> None:
+    """The last flow to leave a Ray that a flow started shuts it down (blocking)."""
+    global _ray_users, _ray_keeper
+    with _ray_lock:
+        _ray_users -= 1
+        if _ray_users > 0 or _ray_keeper is None:
+            return
+        keeper, _ray_keeper = _ray_keeper, None
+        keeper.release.set()
+        keeper.join()
+
+
+@functools.cache
+def _remote_class() -> Any:
+    return ray.remote(TaskRunnerActor)
+
+
+# -- the run -----------------------------------------------------------------------------
+@dataclass(eq=False)
+class _Task:
+    name: str
+    stage: int
+    node: Node
+    actor: Any = None
+    actor_id: str | None = None
+    opened: bool = False
+    closed: bool = False  # close() reported back
+    dead: bool = False  # Ray said the actor died
+    gone: bool = False  # we killed it
+    killed: bool = False  # killed while still running (named by FlowKilledError)
+    stats: TaskStats = field(default_factory=TaskStats)
+    queued: int = 0  # rows submitted to it and not yet processed
+    dropped: int = 0  # REALTIME drops charged to this task
+
+
+@dataclass(eq=False)
+class _Batch:
+    seq: int
+    head: int = 0  # the producer stage the batch started at
+    count: int = 0  # rows (known once the producers have reported)
+    nbytes: int = 0
+    ref: Any = None  # the rows after the last stage submitted so far
+    pending: int = 0  # reports still awaited for the stages submitted so far
+    next_stage: int = 0
+    produced: bool = False  # every producer has reported on it
+    lost: bool = False  # a stage of it failed or died: submit nothing more
+
 
 class RayScheduler:
     """Runs a linearized flow as Ray actors (see the module docstring)."""
@@ -60,44 +203,114 @@ class RayScheduler:
         self.flow_type = flow_type
         self.options = options
         self.host_ready = asyncio.Event()
-        self._actors: list[list[Any]] = []
-        self._names: dict[str, str] = {}  # actor id -> task name
-        self._stats: dict[str, TaskStats] = {}
-        self._stop = False
-        self._kill_reason: str | None = None
+        self.tasks: list[_Task] = []
+        self._by_stage: list[list[_Task]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed: asyncio.Event | None = None
+        self._stop_requested = False
         self._kill_timer: asyncio.TimerHandle | None = None
+        self._kill_reason: str | None = None
         self._error: FlowError | None = None
+        self._finished = False
+        self._uses_ray = False
+        # the pump
+        nprod = sum(1 for s in stages if isinstance(s.node, ProducerNode))
+        self._nprod = nprod
+        widest = max((s.width for s in stages), default=1)
+        # In front of an nb_tasks stage, smaller batches so that every worker gets a share.
+        share = max(1, options.queue_size // (2 * widest))
+        self._limit = options.batch_size if widest == 1 else min(options.batch_size, share)
+        self._budget = max(options.flush_interval, _MIN_BUDGET)
+        self._batch_bytes = max(1, options.max_bytes_in_flight // 4)
+        hops = max(1, len(stages) - nprod)
+        self._max_rows = options.queue_size * hops
+        self._max_bytes = options.max_bytes_in_flight * hops
+        self._realtime = flow_type == REALTIME
+        self._head = 0
+        self._seq = 0
+        self._producing: deque[_Batch] = deque()  # in submission order
+        self._ready: deque[_Batch] = deque()
+        self._ready_rows = 0
+        self._inflight = 0
+        self._inflight_rows = 0
+        self._inflight_bytes = 0
+        self._turn = [0] * len(stages)
 
     # -- the interface the Flow uses ---------------------------------------------
     def results_receiver(self, node: Node) -> None:
+        """Host nodes do not run on Ray yet (``run()`` refuses them)."""
         return None
 
     def stats(self) -> dict[str, TaskStats]:
-        return dict(self._stats)
+        """Each task's latest stats (live while the flow runs: every call reports them)."""
+        out: dict[str, TaskStats] = {}
+        for task in self.tasks:
+            stats = TaskStats(**{k: v for k, v in vars(task.stats).items()})
+            stats.queued = task.queued
+            stats.dropped = task.dropped
+            out[task.name] = stats
+        return out
 
     def request_stop(self, timeout: float | None = None) -> None:
-        self._stop = True
+        """Stop gracefully; with ``timeout``, kill what is still running after that long."""
+        self._stop_requested = True
         if timeout is not None:
             self._arm_kill(timeout, f"stop(timeout={timeout}) expired")
+        self._poke()
 
     def kill(self, reason: str) -> None:
-        self._stop = True
+        """Kill every actor now."""
+        self._stop_requested = True
         self._kill_reason = self._kill_reason or reason
-        for actors in self._actors:
-            for actor in actors:
-                try:
-                    ray.kill(actor, no_restart=True)
-                except Exception:
-                    pass
+        for task in self.tasks:
+            if task.actor is not None and not task.gone:
+                task.killed = not task.closed and not task.dead
+                self._kill_actor(task)
+        self._poke()
+
+    def _kill_actor(self, task: _Task) -> None:
+        task.gone = True
+        try:
+            ray.kill(task.actor, no_restart=True)
+        except Exception:
+            log.debug("could not kill the actor of %s", task.name, exc_info=True)
 
     def _arm_kill(self, delay: float, reason: str) -> None:
-        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            return
+        if self._kill_timer is not None and self._kill_timer.when() <= self._loop.time() + delay:
+            return
         if self._kill_timer is not None:
             self._kill_timer.cancel()
-        self._kill_timer = loop.call_later(delay, self.kill, reason)
+        self._kill_timer = self._loop.call_later(delay, self.kill, reason)
 
-    # -- the run --------------------------------------------------------------------
+    def _poke(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
+    async def _wait(self) -> None:
+        assert self._changed is not None
+        await self._changed.wait()
+        self._changed.clear()
+
+    def _set_error(self, error: FlowError) -> None:
+        if self._error is not None:
+            if error.task != self._error.task:
+                log.error("%s (task %s) also failed: %s", error.node, error.task, str(error).splitlines()[0])
+            return
+        self._error = error
+        self._stop_requested = True
+        # Tasks stuck in a node must not hold the flow forever after a failure.
+        timeout = self.options.stop_timeout
+        self._arm_kill(timeout, f"they did not stop within {timeout}s after {error.task or error.node} failed")
+        self._poke()
+
+    # -- run ----------------------------------------------------------------------------
     async def run(self) -> dict[str, TaskStats]:
+        """Run the flow to its end; return each task's stats or raise ``FlowError``."""
+        self._loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        self.host_ready.set()  # no host channels on Ray: results() ends at once
         for stage in self.stages:
             if isinstance(stage.node, (FeedProducer, ResultsConsumer)):
                 raise FlowError(
@@ -105,195 +318,345 @@ class RayScheduler:
                     "Ray engine yet; use the local engine",
                     node=stage.node.name,
                 )
-        self.host_ready.set()
-        started_ray = False
-        if not ray.is_initialized():
-            ray.init(
-                address=self.options.ray_address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-            started_ray = True
+        if self._stop_requested:
+            return self.stats()  # stop() came before run(): start nothing
+        cancelled = False
+        work = asyncio.ensure_future(self._main())
         try:
-            if not self._stop:
+            while not work.done():
                 try:
-                    await self._start()
-                    await self._pump()
+                    await asyncio.shield(work)
                 except asyncio.CancelledError:
-                    await self._after_cancel()
-                    raise
-                finally:
-                    await self._close_all()
+                    if work.done():
+                        break
+                    if not cancelled:
+                        cancelled = True
+                        self.request_stop()
+                        self._arm_kill(self.options.stop_timeout, "run() was cancelled")
+                    else:
+                        self.kill("run() was cancelled again")
         finally:
-            if self._kill_timer is not None:
-                self._kill_timer.cancel()
-            self.kill("the flow ended")  # actors go, whatever happened
-            if self._kill_reason == "the flow ended":
-                self._kill_reason = None
-            if started_ray:
-                ray.shutdown()
+            if not work.done():  # KeyboardInterrupt or the like: end it all now
+                self.kill("the driver was interrupted")
+                work.cancel()
+            cleanup = asyncio.ensure_future(self._cleanup())
+            while not cleanup.done():
+                try:
+                    await asyncio.shield(cleanup)
+                except asyncio.CancelledError:
+                    cancelled = True
+        if not work.cancelled():
+            work.result()  # an unexpected error of the engine itself
+        if cancelled:
+            raise asyncio.CancelledError
         if self._error is not None:
             raise self._error
         if self._kill_reason is not None:
+            killed = tuple(t.name for t in self.tasks if t.killed)
             raise FlowKilledError(
-                f"tasks were ended hard ({self._kill_reason})", killed=tuple(self._names.values())
+                f"tasks were ended hard ({self._kill_reason}): {', '.join(killed) or 'none still running'}",
+                killed=killed,
             )
         return self.stats()
 
-    async def _start(self) -> None:
+    async def _main(self) -> None:
+        await asyncio.to_thread(_acquire_ray, self.options.ray_address)
+        self._uses_ray = True
+        if self._stop_requested:
+            return
+        self._create_actors()
+        if await self._open_all() and not self._stop_requested:
+            await self._pump()
+        if self._kill_reason is None:
+            await self._close_all()
+
+    def _create_actors(self) -> None:
         names = [
             (stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]", stage.node)
             for stage in self.stages
             for w in range(stage.width)
         ]
         # Ray places GPU actors itself and sets their CUDA_VISIBLE_DEVICES: here we only
-        # count the cluster's GPUs (or flow_options["gpus"]) to decide who gets one.
-        wants_gpu = any(n.device_type == "gpu" for _, n in names)
-        if self.options.gpus is not None:
-            gpus = list(self.options.gpus)
-        else:
-            resources: dict[str, float] = ray.cluster_resources() if wants_gpu else {}  # type: ignore[no-untyped-call]
-            gpus = [str(i) for i in range(int(resources.get("GPU", 0)))]
+        # count the cluster's GPUs (capped by flow_options["gpus"]) to decide who gets one.
+        gpus: list[str] = []
+        if any(node.device_type == "gpu" for _, node in names):
+            resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
+            count = int(resources.get("GPU", 0))
+            if self.options.gpus is not None:
+                count = min(count, len(self.options.gpus))
+            gpus = [str(i) for i in range(count)]
         devices = iter(assign_devices(names, gpus))
-        remote = ray.remote(TaskRunnerActor)
-        for stage in self.stages:
-            row = []
+        remote = _remote_class()
+        last = len(self.stages) - 1
+        for s, stage in enumerate(self.stages):
+            row: list[_Task] = []
             for w in range(stage.width):
                 name = stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]"
                 device = next(devices)
-                # A GPU from Ray (num_gpus=1, Ray sets the device), none (CPU fallback:
+                task = _Task(name=name, stage=s, node=stage.node)
+                # A GPU from Ray (num_gpus=1: Ray sets the device), none (CPU fallback:
                 # hide every GPU), or a CPU node (leave the environment alone).
-                actor = remote.options(num_cpus=0, num_gpus=1 if device else 0).remote(
-                    stage, name, "" if device == "" else None
-                )
-                self._names[cast(Any, actor)._actor_id.hex()] = name
-                row.append(actor)
-            self._actors.append(row)
-        await self._gather([a.open.remote() for actors in self._actors for a in actors])
-
-    async def _gather(self, refs: list[Any]) -> list[Any]:
-        try:
-            return list(await asyncio.gather(*refs))
-        except (RayTaskError, RayActorError) as exc:
-            self._record(exc)
-            raise _Stopped from exc
-
-    def _record(self, exc: BaseException) -> None:
-        if self._error is not None:
-            return
-        if isinstance(exc, RayTaskError):
-            cause = exc.cause if hasattr(exc, "cause") else None
-            if isinstance(cause, NodeFailure):
-                self._error = _failure_error(cause)
-                return
-            if isinstance(cause, RayActorError):
-                exc = cause
-        if isinstance(exc, RayActorError):
-            if self._kill_reason is not None:
-                return  # we killed it
-            actor_id = getattr(exc, "actor_id", None)
-            task = self._names.get(actor_id, "?") if isinstance(actor_id, str) else "?"
-            node = task.split("[")[0]
-            self._error = WorkerDiedError(f"task {task} (node {node!r}) died: {exc}", node=node, task=task)
-            return
-        self._error = FlowError(f"the Ray engine failed: {exc}")
-
-    async def _pump(self) -> None:
-        opts = self.options
-        window = max(2, opts.queue_size // opts.batch_size)
-        producers = [s for s in self.stages if isinstance(s.node, ProducerNode)]
-        nprod = len(producers)
-        ended = [False] * nprod
-        inflight: deque[Any] = deque()
-        pending: tuple[Any, int] | None = None
-        realtime = self.flow_type == REALTIME
-        seq = 0
-        try:
-            while not self._stop and not all(ended):
-                upstream: Any = None
-                count = 0
-                for i in range(nprod):
-                    if ended[i] and upstream is None:
-                        continue
-                    actor = self._actors[i][0]
-                    rows_ref, meta_ref = actor.produce.options(num_returns=2).remote(upstream, opts.batch_size)
-                    count, ended[i] = (await self._gather([meta_ref]))[0]
-                    upstream = rows_ref
-                if upstream is None or count == 0:
-                    continue
-                if realtime and len(inflight) >= window:
-                    if pending is not None:
-                        self._drop(pending[1])
-                    pending = (upstream, count)
-                    ready, _ = ray.wait([inflight[0]], timeout=0)
-                    if not ready:
-                        await asyncio.sleep(0)
-                        continue
-                    await self._gather([inflight.popleft()])
-                    upstream, count = pending
-                    pending = None
-                while len(inflight) >= window:
-                    await self._gather([inflight.popleft()])
-                ref = upstream
-                for s in range(nprod, len(self.stages)):
-                    actors = self._actors[s]
-                    ref = actors[seq % len(actors)].process.remote(ref)
-                inflight.append(ref)
-                seq += 1
-                await asyncio.sleep(0)
-            if pending is not None:
-                self._drop(pending[1])
-            while inflight:
-                await self._gather([inflight.popleft()])
-        except _Stopped:
-            # drain what is left so the actors can close cleanly
-            for ref in inflight:
                 try:
-                    await ref
-                except Exception:
-                    pass
+                    task.actor = remote.options(
+                        num_cpus=0, num_gpus=1 if device else 0, max_restarts=0, max_task_retries=0
+                    ).remote(stage, name, "" if device == "" else None, s < last, self.options.log_level)
+                except Exception as exc:
+                    raise FlowError(
+                        f"{stage.node.describe()} (task {name}) could not be started on Ray: {exc}",
+                        node=stage.node.name,
+                        task=name,
+                    ) from exc
+                task.actor_id = task.actor._actor_id.hex()
+                row.append(task)
+                self.tasks.append(task)
+            self._by_stage.append(row)
 
-    def _drop(self, count: int) -> None:
-        name = self.stages[0].node.name
-        stats = self._stats.setdefault(f"{name}:dropped", TaskStats())
-        stats.dropped += count
+    def _watch(self, ref: Any, callback: Callable[[Future[Any]], None]) -> None:
+        """Call ``callback(future)`` on the loop once ``ref`` is ready (or failed)."""
+        loop = self._loop
+        assert loop is not None
+
+        def done(future: Future[Any]) -> None:
+            try:
+                loop.call_soon_threadsafe(callback, future)
+            except RuntimeError:
+                pass  # the loop has closed: the run is long over
+
+        ref.future().add_done_callback(done)
+
+    def _result(self, task: _Task, future: Future[Any]) -> Report | None:
+        """The report of one call, or ``None`` if it failed (the failure is recorded)."""
+        try:
+            result = future.result()
+        except RayActorError as exc:
+            dead = getattr(exc, "actor_id", None)
+            if isinstance(exc, RayTaskError) or (dead is not None and dead != task.actor_id):
+                return None  # an input came from an actor that died: that one reports it
+            self._died(task, exc)
+            return None
+        except Exception as exc:
+            if not self._finished and self._kill_reason is None and self._error is None:
+                self._set_error(
+                    FlowError(f"the Ray engine failed in task {task.name}: {exc}", node=task.node.name, task=task.name)
+                )
+            return None
+        report: Report = result[1] if isinstance(result, tuple) else result
+        if report.stats is not None:
+            samples = report.stats.samples or task.stats.samples
+            task.stats = report.stats
+            task.stats.samples = samples
+        if report.failure is not None:
+            self._set_error(_failure_error(report.failure))
+        return report
+
+    def _died(self, task: _Task, exc: BaseException) -> None:
+        if task.dead:
+            return  # every call that was waiting for it says so
+        task.dead = True
+        if task.gone or self._kill_reason is not None:
+            return  # we killed it
+        when = "without finishing its work" if task.opened else "before its node opened"
+        self._set_error(
+            WorkerDiedError(
+                f"{task.node.describe()} (task {task.name}) died on Ray {when}:\n{exc}",
+                node=task.node.name,
+                task=task.name,
+            )
+        )
+
+    async def _open_all(self) -> bool:
+        """Open every node; ``False`` if one could not (nothing is emitted then)."""
+        waiting = len(self.tasks)
+
+        def opened(task: _Task, future: Future[Any]) -> None:
+            nonlocal waiting
+            waiting -= 1
+            report = self._result(task, future)
+            task.opened = report is not None and report.failure is None
+            self._poke()
+
+        for task in self.tasks:
+            self._watch(task.actor.open.remote(), functools.partial(opened, task))
+        while waiting and self._kill_reason is None:
+            await self._wait()
+        return self._error is None and self._kill_reason is None
 
     async def _close_all(self) -> None:
-        for stage, actors in zip(self.stages, self._actors, strict=False):
-            for w, actor in enumerate(actors):
-                name = stage.node.name if stage.width == 1 else f"{stage.node.name}[{w}]"
+        """Close every node that opened (``close()`` runs after the calls already submitted)."""
+        waiting = 0
+
+        def closed(task: _Task, future: Future[Any]) -> None:
+            nonlocal waiting
+            waiting -= 1
+            self._result(task, future)
+            task.closed = True
+            self._poke()
+
+        for task in self.tasks:
+            if not task.dead and not task.gone:
+                waiting += 1
+                self._watch(task.actor.close.remote(), functools.partial(closed, task))
+        while waiting and self._kill_reason is None:
+            await self._wait()
+
+    async def _cleanup(self) -> None:
+        """Kill the actors, wait until Ray has them gone, let go of Ray."""
+        if self._kill_timer is not None:
+            self._kill_timer.cancel()
+        for task in self.tasks:
+            if task.actor is not None and not task.gone:
+                self._kill_actor(task)
+        deadline = time.monotonic() + _DEATH_WAIT
+        alive = [t for t in self.tasks if t.actor is not None and not t.dead]
+        while alive and time.monotonic() < deadline:
+            refs = [t.actor.ping.remote() for t in alive]
+            still: list[_Task] = []
+            for task, ref in zip(alive, refs, strict=True):
                 try:
-                    self._stats[name] = await actor.close.remote()
-                except (RayTaskError, RayActorError) as exc:
-                    self._record(exc)
-        dropped = self._stats.pop(f"{self.stages[0].node.name}:dropped", None)
-        if dropped is not None and self.stages[0].node.name in self._stats:
-            self._stats[self.stages[0].node.name].dropped = dropped.dropped
+                    await asyncio.wait_for(asyncio.wrap_future(ref.future()), max(0.1, deadline - time.monotonic()))
+                    still.append(task)
+                except RayActorError:
+                    task.dead = True
+                except Exception:
+                    pass
+            alive = still
+            if alive:
+                await asyncio.sleep(0.05)
+        self._finished = True
+        if alive:
+            log.warning("Ray did not confirm the end of %s", ", ".join(t.name for t in alive))
+        if self._uses_ray:
+            self._uses_ray = False
+            await asyncio.to_thread(_release_ray)
 
-    async def _after_cancel(self) -> None:
-        """Cancelled: stop pulling, let what is in flight finish within stop_timeout, else kill."""
-        self._stop = True
-        self._arm_kill(self.options.stop_timeout, "run() was cancelled")
+    # -- the pump ----------------------------------------------------------------------
+    async def _pump(self) -> None:
+        """Submit batches until every producer has ended (or the flow stops), then drain."""
+        nprod = self._nprod
+        while self._kill_reason is None:
+            stopping = self._stop_requested or self._error is not None
+            if not stopping:
+                while self._head < nprod and len(self._producing) < _PRODUCE_AHEAD and (
+                    self._realtime or len(self._producing) + len(self._ready) < _PRODUCE_AHEAD
+                ):
+                    self._produce()
+            while self._ready and (self._inflight == 0 or self._has_room(self._ready[0])):
+                batch = self._ready.popleft()
+                self._ready_rows -= batch.count
+                self._dispatch(batch)
+            if not self._producing and not self._ready and not self._inflight and (stopping or self._head >= nprod):
+                return
+            await self._wait()
+
+    def _has_room(self, batch: _Batch) -> bool:
+        return (
+            self._inflight_rows + batch.count <= self._max_rows
+            and self._inflight_bytes + batch.nbytes <= self._max_bytes
+        )
+
+    def _produce(self) -> None:
+        batch = _Batch(seq=self._seq, head=self._head)
+        self._seq += 1
+        self._producing.append(batch)
+        ref: Any = None
+        for s in range(self._head, self._nprod):
+            task = self._by_stage[s][0]
+            ref, report = task.actor.produce.options(num_returns=2).remote(
+                ref, self._limit, self._budget, self._batch_bytes
+            )
+            batch.pending += 1
+            self._watch(report, functools.partial(self._on_produced, batch, task))
+        batch.ref = ref
+
+    def _on_produced(self, batch: _Batch, task: _Task, future: Future[Any]) -> None:
+        if self._finished:
+            return
+        report = self._result(task, future)
+        batch.pending -= 1
+        if report is None:
+            batch.lost = True
+        else:
+            batch.nbytes += report.nbytes
+            if task.stage == self._nprod - 1:
+                batch.count = report.rows
+            if task.stage == batch.head and report.ended and self._head == task.stage:
+                self._head += 1  # this producer is done: batches start at the next one
+        batch.produced = batch.pending == 0
+        # Batches become ready in the order they were asked for, whatever order the reports came in.
+        while self._producing and self._producing[0].produced:
+            ready = self._producing.popleft()
+            if ready.lost or ready.count == 0:
+                continue
+            self._ready.append(ready)
+            self._ready_rows += ready.count
+            if self._realtime:
+                last = self._by_stage[self._nprod - 1][0]
+                while len(self._ready) > 1 and self._ready_rows > self.options.queue_size:
+                    old = self._ready.popleft()
+                    self._ready_rows -= old.count
+                    last.dropped += old.count
+        self._poke()
+
+    def _dispatch(self, batch: _Batch) -> None:
+        self._inflight += 1
+        self._inflight_rows += batch.count
+        self._inflight_bytes += batch.nbytes
+        self._submit(batch, self._nprod)
+
+    def _submit(self, batch: _Batch, start: int) -> None:
+        """Submit ``batch`` to the stages from ``start`` on, up to the end or an unordered stage."""
+        ref = batch.ref
+        s = start
+        last = len(self.stages) - 1
+        while True:
+            stage = self.stages[s]
+            tasks = self._by_stage[s]
+            task = tasks[self._turn[s] % len(tasks)]
+            self._turn[s] += 1
+            task.queued += batch.count
+            if s < last:
+                ref, report = task.actor.process.options(num_returns=2).remote(ref)
+            else:
+                ref, report = None, task.actor.process.remote(ref)
+            batch.pending += 1
+            self._watch(report, functools.partial(self._on_processed, batch, task))
+            s += 1
+            if s > last or (stage.width > 1 and not stage.node.ordered):
+                break
+        batch.ref = ref
+        batch.next_stage = s
+
+    def _on_processed(self, batch: _Batch, task: _Task, future: Future[Any]) -> None:
+        if self._finished:
+            return
+        task.queued -= batch.count
+        report = self._result(task, future)
+        if report is None:
+            batch.lost = True
+        batch.pending -= 1
+        if batch.pending == 0:
+            if batch.next_stage < len(self.stages) and not batch.lost:
+                self._submit(batch, batch.next_stage)  # after an unordered stage: as it completes
+            else:
+                batch.ref = None
+                self._inflight -= 1
+                self._inflight_rows -= batch.count
+                self._inflight_bytes -= batch.nbytes
+        self._poke()
 
 
-class _Stopped(Exception):
-    """Internal: an error was recorded; stop the pump."""
-
-
-def _failure_error(failure: NodeFailure) -> NodeFailedError:
-    f = failure.failure
+def _failure_error(failure: TaskFailure) -> NodeFailedError:
     error = NodeFailedError(
-        f"{f.node_type} {f.node!r} (task {f.task}) failed in {f.phase}(): {f.summary}\n\n"
-        f"Remote traceback:\n{f.traceback}",
-        node=f.node,
-        task=f.task,
+        f"{failure.node_type} {failure.node!r} (task {failure.task}) failed in {failure.phase}(): "
+        f"{failure.summary}\n\nRemote traceback:\n{failure.traceback}",
+        node=failure.node,
+        task=failure.task,
     )
     cause: BaseException | None = None
-    if f.exception is not None:
+    if failure.exception is not None:
         try:
-            cause = pickle.loads(f.exception)
+            cause = pickle.loads(failure.exception)
         except Exception:
             cause = None
-    error.__cause__ = cause if cause is not None else RemoteTraceback(f.traceback)
+    error.__cause__ = cause if cause is not None else RemoteTraceback(failure.traceback)
     return error
