@@ -180,3 +180,14 @@ async def test_skipped_errors_are_logged_in_the_parent_once_per_kind(
     assert "[picky]" in skips[0].getMessage() and "ValueError" in skips[0].getMessage()
     assert "Traceback" in skips[0].getMessage(), "with its traceback"
     assert flow.stats()["picky"].skipped == 30
+
+
+async def test_open_failure_behind_an_endless_producer_ends_promptly(tmp_path: Path) -> None:
+    # The producer may get "stop" before its task listens for it: it must still see it.
+    for i in range(5):
+        a = CountProducer(None, delay=0.001)
+        c = Recorder(tmp_path / f"out{i}.jsonl")(FailingOpen(name="loader")(a))
+        started = time.monotonic()
+        with pytest.raises(NodeFailedError, match="loader"):
+            await asyncio.wait_for(Flow([a], [c]).run(), 60)
+        assert time.monotonic() - started < 5, "not after stop_timeout (10 s)"

@@ -90,6 +90,9 @@ class TaskRunner:
         self.finished = False
         self._logged_skips: set[type[BaseException]] = set()
         control.on_event = self._on_control
+        # A "stop" may have arrived before we were listening (a node failed to open
+        # elsewhere): it waits in the link's queue, and nothing else would wake us.
+        self._on_control()
 
     # -- control ------------------------------------------------------------
     def _on_control(self) -> None:
