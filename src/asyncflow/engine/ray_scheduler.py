@@ -68,6 +68,7 @@ from .devices import assign_devices
 from .ray_actor import Report, TaskRunnerActor
 from .scheduler import RemoteTraceback
 from .spec import TaskFailure, TaskStats
+from .stopping import StopControl
 
 try:
     import ray
@@ -195,22 +196,17 @@ class _Batch:
     lost: bool = False  # a stage of it failed or died: submit nothing more
 
 
-class RayScheduler:
+class RayScheduler(StopControl):
     """Runs a linearized flow as Ray actors (see the module docstring)."""
 
     def __init__(self, stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions) -> None:
+        super().__init__()
         self.stages = stages
         self.flow_type = flow_type
         self.options = options
         self.host_ready = asyncio.Event()
         self.tasks: list[_Task] = []
         self._by_stage: list[list[_Task]] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self._stop_requested = False
-        self._kill_timer: asyncio.TimerHandle | None = None
-        self._kill_reason: str | None = None
-        self._error: FlowError | None = None
         self._finished = False
         self._uses_ray = False
         # the pump
@@ -251,13 +247,6 @@ class RayScheduler:
             out[task.name] = stats
         return out
 
-    def request_stop(self, timeout: float | None = None) -> None:
-        """Stop gracefully; with ``timeout``, kill what is still running after that long."""
-        self._stop_requested = True
-        if timeout is not None:
-            self._arm_kill(timeout, f"stop(timeout={timeout}) expired")
-        self._poke()
-
     def kill(self, reason: str) -> None:
         """Kill every actor now."""
         self._stop_requested = True
@@ -274,19 +263,6 @@ class RayScheduler:
             ray.kill(task.actor, no_restart=True)
         except Exception:
             log.debug("could not kill the actor of %s", task.name, exc_info=True)
-
-    def _arm_kill(self, delay: float, reason: str) -> None:
-        if self._loop is None:
-            return
-        if self._kill_timer is not None and self._kill_timer.when() <= self._loop.time() + delay:
-            return
-        if self._kill_timer is not None:
-            self._kill_timer.cancel()
-        self._kill_timer = self._loop.call_later(delay, self.kill, reason)
-
-    def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
 
     async def _wait(self) -> None:
         assert self._changed is not None

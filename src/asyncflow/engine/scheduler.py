@@ -30,6 +30,7 @@ from .devices import assign_devices, available_gpus
 from .logs import relog
 from .process import TaskProcess, get_context
 from .spec import TaskFailure, TaskSpec, TaskStats
+from .stopping import StopControl
 
 __all__ = ["LocalScheduler", "RemoteTraceback"]
 
@@ -150,35 +151,23 @@ def _task_specs(
     return specs, parent_ends, child_ends, host_ends
 
 
-class LocalScheduler:
+class LocalScheduler(StopControl):
     """Runs a linearized flow on this machine: one ``TaskProcess`` per task."""
 
     def __init__(self, stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions) -> None:
+        super().__init__()
         self.stages = stages
         self.flow_type = flow_type
         self.options = options
         self.tasks: list[_Task] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._changed: asyncio.Event | None = None
-        self._stop_requested = False
         self._stop_sent = False
         self._go_sent = False
-        self._kill_timer: asyncio.TimerHandle | None = None
-        self._kill_reason: str | None = None
-        self._error: FlowError | None = None
         self.feeders: list[tuple[FeedProducer, Sender]] = []
         self.results: dict[int, Receiver] = {}
         self.host_ready = asyncio.Event()
         self._host_socks: list[socket.socket] = []
 
     # -- requests (loop thread) ---------------------------------------------
-    def request_stop(self, timeout: float | None = None) -> None:
-        """Stop gracefully; with ``timeout``, end what is still running after that long."""
-        self._stop_requested = True
-        if timeout is not None:
-            self._arm_kill(timeout, f"stop(timeout={timeout}) expired")
-        self._poke()
-
     def kill(self, reason: str) -> None:
         """End every task hard now."""
         self._stop_requested = True
@@ -192,19 +181,6 @@ class LocalScheduler:
                 except (OSError, ValueError):
                     pass
         self._poke()
-
-    def _arm_kill(self, delay: float, reason: str) -> None:
-        if self._loop is None:
-            return
-        if self._kill_timer is not None and self._kill_timer.when() <= self._loop.time() + delay:
-            return
-        if self._kill_timer is not None:
-            self._kill_timer.cancel()
-        self._kill_timer = self._loop.call_later(delay, self.kill, reason)
-
-    def _poke(self) -> None:
-        if self._changed is not None:
-            self._changed.set()
 
     # -- the run ------------------------------------------------------------
     async def run(self) -> dict[str, TaskStats]:
