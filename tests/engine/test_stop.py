@@ -30,6 +30,13 @@ async def wait_for_items(path: Path, n: int, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
+def endless_flow(tmp_path: Path) -> tuple[Path, CountProducer, Flow]:
+    """An endless producer straight into a Recorder: (its output file, the producer, the flow)."""
+    out = tmp_path / "out.jsonl"
+    a = CountProducer(None, delay=0.001)
+    return out, a, Flow([a], [Recorder(out)(a)])
+
+
 def assert_prefix_without_gaps(items: list[int]) -> None:
     assert items == list(range(len(items))), "BATCH must deliver a gap-free prefix"
 
@@ -52,10 +59,7 @@ async def test_stop_from_a_coroutine_loses_nothing_emitted(tmp_path: Path) -> No
 
 
 async def test_stop_from_another_thread(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    a = CountProducer(None, delay=0.001)
-    c = Recorder(out)(a)
-    flow = Flow([a], [c])
+    out, a, flow = endless_flow(tmp_path)
     task = asyncio.create_task(flow.run())
     await wait_for_items(out, 10)
     thread = threading.Thread(target=flow.stop)
@@ -68,10 +72,7 @@ async def test_stop_from_another_thread(tmp_path: Path) -> None:
 
 
 async def test_stop_from_a_signal_handler(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    a = CountProducer(None, delay=0.001)
-    c = Recorder(out)(a)
-    flow = Flow([a], [c])
+    out, _, flow = endless_flow(tmp_path)
     previous = signal.signal(signal.SIGUSR1, lambda *_: flow.stop())
     try:
         task = asyncio.create_task(flow.run())
@@ -84,10 +85,7 @@ async def test_stop_from_a_signal_handler(tmp_path: Path) -> None:
 
 
 async def test_stop_before_run_starts_processes_stops_at_once(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    a = CountProducer(None, delay=0.001)
-    c = Recorder(out)(a)
-    flow = Flow([a], [c])
+    out, _, flow = endless_flow(tmp_path)
     task = asyncio.create_task(flow.run())
     flow.stop()  # run() has not started anything yet
     await asyncio.wait_for(task, 30)
@@ -110,10 +108,7 @@ async def test_stop_with_timeout_kills_a_stuck_node(tmp_path: Path) -> None:
 
 
 async def test_cancelling_run_cleans_up_and_reraises(tmp_path: Path) -> None:
-    out = tmp_path / "out.jsonl"
-    a = CountProducer(None, delay=0.001)
-    c = Recorder(out)(a)
-    flow = Flow([a], [c])
+    out, _, flow = endless_flow(tmp_path)
     task = asyncio.create_task(flow.run())
     await wait_for_items(out, 10)
     task.cancel()
