@@ -23,7 +23,7 @@ import array
 import asyncio
 import socket
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from ..core.constants import STOP_FLOW
@@ -31,7 +31,7 @@ from ..core.options import FlowOptions
 from . import wire
 from .shm import SlotPool, SlotReader, dump_frozen, load_frozen
 
-__all__ = ["BrokenChannelError", "Link", "Receiver", "Sender", "connect"]
+__all__ = ["Block", "BrokenChannelError", "Link", "Receiver", "Sender", "connect"]
 
 
 class BrokenChannelError(Exception):
@@ -47,6 +47,67 @@ class _Unreadable:
         self.error = error
 
 
+class Block:
+    """``n`` rows as columns: ``cols[j][k]`` is value ``j`` of row ``k``.
+
+    What a task takes from its receiver and hands to its sender.  ``safe``: every
+    value is immutable (an int, a float, a string, a tuple of them...), so the
+    rows can be pickled whenever the batch is written, all at once.  ``nbytes``
+    is an estimate of their size, for batching.
+    """
+
+    __slots__ = ("cols", "n", "nbytes", "safe")
+
+    def __init__(self, cols: tuple[Sequence[Any], ...], n: int, nbytes: int, safe: bool) -> None:
+        self.cols = cols
+        self.n = n
+        self.nbytes = nbytes
+        self.safe = safe
+
+    @classmethod
+    def from_rows(cls, rows: list[Any], safe: bool, nbytes: int = -1) -> Block:
+        """The block of these row tuples."""
+        if nbytes < 0:
+            nbytes = 16 * len(rows) * (len(rows[0]) + 1) if rows else 0
+        return cls(tuple(zip(*rows, strict=True)), len(rows), nbytes, safe)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The rows as tuples."""
+        if not self.cols:
+            return [()] * self.n
+        return list(zip(*self.cols, strict=True))
+
+    def row(self, k: int) -> tuple[Any, ...]:
+        """Row ``k`` as a tuple."""
+        return tuple(col[k] for col in self.cols)
+
+    def part(self, start: int, end: int) -> Block:
+        """Rows ``start`` .. ``end - 1``."""
+        if start == 0 and end == self.n:
+            return self
+        n = end - start
+        return Block(tuple(col[start:end] for col in self.cols), n, self.nbytes * n // max(self.n, 1), self.safe)
+
+
+class _Chunk:
+    """A received frame's rows: as columns (``COLS``), or a list of rows / pickled rows."""
+
+    __slots__ = ("cols", "n", "nbytes", "pos", "rows", "safe")
+
+    def __init__(self, cols: Any, rows: list[Any] | None, n: int, nbytes: int, safe: bool) -> None:
+        self.cols = cols
+        self.rows = rows
+        self.n = n
+        self.nbytes = nbytes  # what flow control counts once every row is taken
+        self.pos = 0  # rows taken so far
+        self.safe = safe  # rows of immutable values only (ROWS, COLS)
+
+    def row_list(self) -> list[Any]:
+        if self.rows is None:
+            self.rows = list(zip(*self.cols, strict=True)) if self.cols else [()] * self.n
+        return self.rows
+
+
 class Link(asyncio.Protocol):
     """One end of a socket pair: parses incoming frames, writes outgoing ones."""
 
@@ -54,8 +115,8 @@ class Link(asyncio.Protocol):
         self.name = name
         self.transport: asyncio.Transport | None = None
         self._parser = wire.FrameParser(self._on_frame)
-        self.rows: deque[Any] = deque()  # rows, or memoryviews of rows still pickled
-        self.frames: deque[list[int]] = deque()  # [rows not yet taken, body bytes] per frame
+        self.chunks: deque[_Chunk] = deque()  # received frames whose rows are not all taken
+        self.queued = 0  # rows received and not yet taken
         self.messages: deque[Any] = deque()
         self.stopped = False  # STOP_FLOW received
         self.eof = False  # connection gone
@@ -87,17 +148,22 @@ class Link(asyncio.Protocol):
         self._wake()
 
     def _on_frame(self, kind: int, body: memoryview) -> None:
-        if kind == wire.ROWS:
+        if kind == wire.COLS or kind == wire.ROWS:
             try:
-                rows = wire.load(body)
+                if kind == wire.COLS:
+                    n, cols = wire.load(body)
+                    chunk = _Chunk(cols, None, n, len(body), True)
+                else:
+                    rows = wire.load(body)
+                    chunk = _Chunk(None, rows, len(rows), len(body), True)
             except Exception as exc:
-                rows = [_Unreadable(exc)]
-            self.rows.extend(rows)
-            self.frames.append([len(rows), len(body)])
+                chunk = _Chunk(None, [_Unreadable(exc)], 1, len(body), False)
+            self.chunks.append(chunk)
+            self.queued += chunk.n
         elif kind == wire.DATA:
             declared, rows = wire.split_rows(body)
-            self.rows.extend(rows)
-            self.frames.append([len(rows), declared])
+            self.chunks.append(_Chunk(None, rows, len(rows), declared, False))
+            self.queued += len(rows)
         elif kind == wire.RELEASE:
             if self.on_release is not None:
                 self.on_release(list(memoryview(body).cast("q")))
@@ -140,9 +206,7 @@ class Link(asyncio.Protocol):
         """Tell the sender what our node has taken since the last acknowledgement."""
         if self.taken_items or self.taken_bytes:
             if not self.eof and self.transport is not None and not self.transport.is_closing():
-                self.transport.write(
-                    wire.frame(wire.CREDIT, wire.CREDIT_BODY.pack(self.taken_items, self.taken_bytes))
-                )
+                self.transport.write(wire.frame(wire.CREDIT, wire.CREDIT_BODY.pack(self.taken_items, self.taken_bytes)))
             self.taken_items = self.taken_bytes = 0
 
     def close(self) -> None:
@@ -223,10 +287,11 @@ class Sender:
     ``k % len(links)``; a task that is worker ``i`` of ``M`` uses ``first=i, step=M``
     so that the next stage can restore the order positionally.
 
-    A batch holds either immutable rows (sent as one ``ROWS`` pickle) or rows
-    pickled when they were sent (``DATA``).  It is written when full, when it
-    holds over ``_BATCH_BYTES``, when a row of the other kind comes, when the
-    task goes idle, or once its first row has waited ``flush_interval``.
+    A batch holds immutable rows (sent as one ``ROWS`` pickle), blocks of them
+    (one ``COLS`` pickle of columns), or rows pickled when they were produced
+    (``DATA``).  It is written when full, when it holds over ``_BATCH_BYTES``, when
+    a row of another kind comes, when the task goes idle, or once its first row
+    has waited ``flush_interval``.
     """
 
     _BATCH_BYTES = 1 << 20
@@ -253,10 +318,11 @@ class Sender:
         self._step = step
         n = len(links)
         self._batches: list[list[Any]] = [[] for _ in range(n)]
-        self._pickled = [False] * n  # batch i holds pickled rows (DATA) or rows (ROWS)
+        self._kinds = [wire.ROWS] * n  # what batch i holds: ROWS (rows), DATA (pickled rows), COLS (blocks)
+        self._batch_items = [0] * n
         self._batch_bytes = [0] * n
         self._started = [0.0] * n
-        self._pending: deque[tuple[Any, int, bool, list[int]]] = deque()  # REALTIME: rows not yet sent
+        self._pending: deque[tuple[Any, int, int, list[int]]] = deque()  # REALTIME: rows not yet sent
         self._waiter = _Waiter()
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
@@ -287,6 +353,11 @@ class Sender:
     def links(self) -> list[Link]:
         return self._links
 
+    @property
+    def blocks_whole(self) -> bool:
+        """Whether ``send_block`` sends columns as they are (one link, no dropping)."""
+        return len(self._links) == 1 and not self._realtime
+
     def close(self) -> None:
         """Unlink the shared-memory slots (after the links have closed)."""
         self.pool.close()
@@ -301,20 +372,26 @@ class Sender:
             return False
         return link.unacked_items == 0 or link.unacked_bytes < self._max_bytes
 
-    def _assign(self, index: int, entry: Any, size: int, pickled: bool) -> None:
+    def _open_batch(self, index: int, kind: int) -> list[Any]:
+        """The batch for link ``index``, written first if it holds another kind of row."""
         batch = self._batches[index]
-        if batch and self._pickled[index] is not pickled:
+        if batch and self._kinds[index] != kind:
             self._write(index)
             batch = self._batches[index]
         if not batch:
             self._started[index] = self._loop.time()
-            self._pickled[index] = pickled
+            self._kinds[index] = kind
+        return batch
+
+    def _assign(self, index: int, entry: Any, size: int, kind: int) -> None:
+        batch = self._open_batch(index, kind)
         batch.append(entry)
+        self._batch_items[index] += 1
         self._batch_bytes[index] += size
         self._links[index].unacked_items += 1
         self._pos += self._step
         self.sent += 1
-        if len(batch) >= self._batch_size or self._batch_bytes[index] >= self._BATCH_BYTES:
+        if self._batch_items[index] >= self._batch_size or self._batch_bytes[index] >= self._BATCH_BYTES:
             self._write(index)
 
     def _after_assign(self) -> None:
@@ -334,14 +411,26 @@ class Sender:
         self._batches[index] = []
         batch_bytes = self._batch_bytes[index]
         self._batch_bytes[index] = 0
+        self._batch_items[index] = 0
         link = self._links[index]
-        if not self._pickled[index]:
-            body = wire.dump_row(batch)
+        kind = self._kinds[index]
+        if kind != wire.DATA:
+            if kind == wire.COLS:
+                if len(batch) == 1:
+                    body = wire.dump_row((batch[0].n, batch[0].cols))
+                else:
+                    cols: list[list[Any]] = [[] for _ in batch[0].cols]
+                    for block in batch:
+                        for col, part in zip(cols, block.cols, strict=True):
+                            col.extend(part)
+                    body = wire.dump_row((sum(block.n for block in batch), cols))
+            else:
+                body = wire.dump_row(batch)
             link.unacked_bytes += len(body)
             if len(body) < 65536:
-                link.write(wire.HEADER.pack(len(body), wire.ROWS) + body)
+                link.write(wire.HEADER.pack(len(body), kind) + body)
             else:
-                link.write_parts([wire.HEADER.pack(len(body), wire.ROWS), body])
+                link.write_parts([wire.HEADER.pack(len(body), kind), body])
             return
         size = 8 + sum(len(b) for b in batch) + 8 * len(batch)
         declared = max(size, batch_bytes)  # with the shared memory its rows point to
@@ -378,8 +467,8 @@ class Sender:
                 raise BrokenChannelError(f"link {links[index].name} is closed")
             if not self._has_credit(links[index]):
                 break
-            data, size, pickled, _ = pending.popleft()
-            self._assign(index, data, size, pickled)
+            data, size, kind, _ = pending.popleft()
+            self._assign(index, data, size, kind)
         self._after_assign()
 
     def freeze(self, row: tuple[Any, ...]) -> Any:
@@ -398,6 +487,35 @@ class Sender:
         """Send one row (see ``send_many``)."""
         await self.send_many([self.freeze(row)])
 
+    async def send_block(self, block: Block) -> None:
+        """Send a block of immutable rows (``block.safe``), in order, as ``send_many`` would."""
+        if not self.blocks_whole:
+            await self.send_many(block.rows())
+            return
+        link = self._links[0]
+        start, n = 0, block.n
+        while start < n:
+            if link.eof:
+                raise BrokenChannelError(f"link {link.name} is closed")
+            room = self._queue_size - link.unacked_items
+            if room <= 0 or (link.unacked_items and link.unacked_bytes >= self._max_bytes):
+                self._write(0)
+                await self._waiter.wait()
+                continue
+            batch = self._open_batch(0, wire.COLS)
+            take = min(room, n - start, self._batch_size - self._batch_items[0])
+            part = block.part(start, start + take)
+            batch.append(part)
+            self._batch_items[0] += take
+            self._batch_bytes[0] += part.nbytes
+            link.unacked_items += take
+            self._pos += take * self._step
+            self.sent += take
+            start += take
+            if self._batch_items[0] >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
+                self._write(0)
+        self._after_assign()
+
     async def send_many(self, entries: list[Any]) -> None:
         """Send frozen rows (see ``freeze``) in order.
 
@@ -408,9 +526,9 @@ class Sender:
             pending = self._pending
             for entry in entries:
                 if type(entry) is Frozen:
-                    pending.append((entry.data, entry.size, True, entry.slots))
+                    pending.append((entry.data, entry.size, wire.DATA, entry.slots))
                 else:
-                    pending.append((entry, immutable_size(entry), False, []))
+                    pending.append((entry, immutable_size(entry), wire.ROWS, []))
             while len(pending) > self._queue_size:
                 self.pool.release(pending.popleft()[3])
                 self.dropped += 1
@@ -419,20 +537,15 @@ class Sender:
         links = self._links
         nlinks = len(links)
         queue_size = self._queue_size
-        if nlinks == 1:
-            sizes = [-1 if type(e) is Frozen else immutable_size(e) for e in entries]
-            if min(sizes, default=0) >= 0:
-                await self._send_immutable(entries, sizes)
-                return
         for entry in entries:
             if type(entry) is Frozen:
                 data: Any = entry.data
                 size = entry.size
-                pickled = True
+                kind = wire.DATA
             else:
                 data = entry
                 size = immutable_size(entry)
-                pickled = False
+                kind = wire.ROWS
             index = self._pos % nlinks
             link = links[index]
             if link.unacked_items >= queue_size or not self._has_credit(link):
@@ -443,37 +556,7 @@ class Sender:
                     await self._waiter.wait()
             if link.eof:
                 raise BrokenChannelError(f"link {link.name} is closed")
-            self._assign(index, data, size, pickled)
-        self._after_assign()
-
-    async def _send_immutable(self, rows: list[tuple[Any, ...]], sizes: list[int]) -> None:
-        """The common case, in chunks: one link, rows that need no copy."""
-        link = self._links[0]
-        i, n = 0, len(rows)
-        while i < n:
-            if link.eof:
-                raise BrokenChannelError(f"link {link.name} is closed")
-            room = self._queue_size - link.unacked_items
-            if room <= 0 or (link.unacked_items and link.unacked_bytes >= self._max_bytes):
-                self._write(0)
-                await self._waiter.wait()
-                continue
-            batch = self._batches[0]
-            if batch and self._pickled[0]:
-                self._write(0)
-                batch = self._batches[0]
-            if not batch:
-                self._started[0] = self._loop.time()
-                self._pickled[0] = False
-            take = min(room, n - i, self._batch_size - len(batch))
-            batch.extend(rows[i : i + take])
-            self._batch_bytes[0] += sum(sizes[i : i + take])
-            link.unacked_items += take
-            self._pos += take * self._step
-            self.sent += take
-            i += take
-            if len(batch) >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
-                self._write(0)
+            self._assign(index, data, size, kind)
         self._after_assign()
 
     async def send_stop(self) -> None:
@@ -529,6 +612,7 @@ class Receiver:
         self._waiter = _Waiter()
         self._loop = asyncio.get_running_loop()
         self._done = False
+        self._unsafe_taken = False  # a row taken by _take came from a DATA frame
         self.reader = SlotReader()
         for link in links:
             link.on_event = self._waiter.wake
@@ -545,12 +629,12 @@ class Receiver:
     @property
     def queued(self) -> int:
         """Rows received and not yet taken."""
-        return sum(len(link.rows) for link in self._links)
+        return sum(link.queued for link in self._links)
 
     @property
     def broken(self) -> list[str]:
         """Names of links that ended without ``STOP_FLOW`` (their sender died)."""
-        return [link.name for link in self._links if link.eof and not link.stopped and not link.rows]
+        return [link.name for link in self._links if link.eof and not link.stopped and not link.queued]
 
     def _load(self, link: Link, data: memoryview) -> Any:
         return load_frozen(data, self.reader, link.released)
@@ -567,16 +651,23 @@ class Receiver:
         self.send_releases()
         self.reader.close()
 
-    def _take(self, link: Link) -> Any:
-        row = link.rows.popleft()
-        link.taken_items += 1
-        frame = link.frames[0]
-        frame[0] -= 1
-        if frame[0] == 0:
-            link.frames.popleft()
-            link.taken_bytes += frame[1]
+    def _taken(self, link: Link, chunk: _Chunk, k: int) -> None:
+        """Count ``k`` rows of ``link``'s first chunk as taken; acknowledge when due."""
+        chunk.pos += k
+        link.queued -= k
+        if chunk.pos >= chunk.n:
+            link.chunks.popleft()
+            link.taken_bytes += chunk.nbytes
+        link.taken_items += k
         if link.taken_items >= self._ack_items or link.taken_bytes >= self._ack_bytes:
             link.acknowledge()
+
+    def _take(self, link: Link) -> Any:
+        chunk = link.chunks[0]
+        row = chunk.row_list()[chunk.pos]
+        if not chunk.safe:
+            self._unsafe_taken = True
+        self._taken(link, chunk, 1)
         kind = type(row)
         if kind is memoryview:
             return self._load(link, row)
@@ -591,7 +682,7 @@ class Receiver:
         links = self._links
         if self._positional:
             link = links[self._pos % len(links)]
-            if link.rows:
+            if link.queued:
                 self._pos += self._step
                 return self._take(link)
             if not (link.stopped or link.eof):
@@ -600,7 +691,7 @@ class Receiver:
         n = len(links)
         for i in range(n):
             link = links[(self._rr + i) % n]
-            if link.rows:
+            if link.queued:
                 self._rr = (self._rr + i + 1) % n
                 return self._take(link)
         if all(link.stopped or link.eof for link in links):
@@ -610,49 +701,45 @@ class Receiver:
             return STOP_FLOW
         return _EMPTY
 
-    def take_ready(self, limit: int) -> list[Any] | None:
-        """Up to ``limit`` rows that are here now (maybe none); ``None`` once the stream has ended."""
+    def take_block(self, limit: int) -> Block | None:
+        """Up to ``limit`` rows that are here now (``n == 0``: none yet); ``None`` once the stream has ended."""
         self.send_releases()
-        out: list[Any] = []
-        if not self._positional and len(self._links) == 1:
-            link = self._links[0]
-            n = min(limit, len(link.rows))
-            if n:
-                self._take_many(link, n, out)
-                return out
-        while len(out) < limit:
+        if not self._positional and len(self._links) == 1 and self._links[0].queued:
+            return self._take_chunk(self._links[0], limit)
+        self._unsafe_taken = False
+        rows: list[Any] = []
+        while len(rows) < limit:
             item = self.recv_nowait()
             if item is _EMPTY:
                 break
             if item is STOP_FLOW:
-                return out or None
-            out.append(item)
-        return out
+                if not rows:
+                    return None
+                break
+            rows.append(item)
+        return Block.from_rows(rows, not self._unsafe_taken)
 
-    def _take_many(self, link: Link, n: int, out: list[Any]) -> None:
-        rows, frames = link.rows, link.frames
-        popleft = rows.popleft
-        append = out.append
-        remaining = n
-        while remaining:
-            frame = frames[0]
-            k = frame[0] if frame[0] < remaining else remaining
-            for _ in range(k):
-                row = popleft()
+    def _take_chunk(self, link: Link, limit: int) -> Block:
+        """Rows of the first chunk of ``link``, as a block, without taking the rows apart."""
+        chunk = link.chunks[0]
+        start = chunk.pos
+        k = min(limit, chunk.n - start)
+        nbytes = chunk.nbytes * k // chunk.n
+        if chunk.cols is not None:
+            block = Block(chunk.cols, chunk.n, nbytes, True).part(start, start + k)
+            self._taken(link, chunk, k)
+            return block
+        assert chunk.rows is not None
+        rows = chunk.rows[start : start + k]
+        self._taken(link, chunk, k)
+        if not chunk.safe:
+            for i, row in enumerate(rows):
                 kind = type(row)
                 if kind is memoryview:
-                    row = self._load(link, row)
+                    rows[i] = self._load(link, row)
                 elif kind is _Unreadable:
                     raise row.error
-                append(row)
-            frame[0] -= k
-            remaining -= k
-            if frame[0] == 0:
-                frames.popleft()
-                link.taken_bytes += frame[1]
-        link.taken_items += n
-        if link.taken_items >= self._ack_items or link.taken_bytes >= self._ack_bytes:
-            link.acknowledge()
+        return Block.from_rows(rows, chunk.safe, nbytes)
 
     async def wait(self) -> None:
         """Wait until something arrives on any link (or a link ends)."""

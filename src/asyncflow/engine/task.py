@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import CoroutineType
 from typing import Any, NoReturn
 
@@ -25,7 +25,8 @@ from ..core.constants import REALTIME, STOP_FLOW
 from ..core.graph import ABSENT
 from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
-from .channel import BrokenChannelError, Link, Receiver, Sender, connect
+from . import wire
+from .channel import Block, BrokenChannelError, Frozen, Link, Receiver, Sender, connect
 from .logs import ForwardingHandler
 from .spec import TaskSpec, TaskStats, describe_failure
 
@@ -37,6 +38,11 @@ _PARENT_GONE_EXIT = 70
 _CONTROL_CLOSE_TIMEOUT = 10.0
 _STATS_INTERVAL = 0.5  # seconds between live stats reports to the parent
 _SAMPLES = 256  # per-item times kept for percentiles
+
+
+#: Types whose values are immutable and small: kept as they are, no freezing, 8 bytes
+#: each for batching.  Enum types join when first seen (``TaskRunner._settle``).
+_SAFE: set[type] = {int, float, complex, bool, type(None), type(ABSENT)}
 
 
 class _Failed(Exception):
@@ -84,7 +90,17 @@ class TaskRunner:
         self.go = asyncio.Event()
         self.stop_requested = False
         self._in_next = False
-        self._sending = 0.0  # seconds spent in _send, subtracted from busy time
+        # The block being worked on (see "the rows of one block" below).
+        self._block = Block((), 0, 0, True)
+        self._values: list[Any] = []
+        self._out_start = 0
+        self._rowwise = False
+        self._mixed = False
+        self._extra_bytes = 0
+        self._batch_started = 0.0
+        self._chunk = 1  # rows between two looks at the clock
+        self._producing = False
+        self._build = compile_build(spec.stage.out_sources)
         self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
@@ -218,52 +234,128 @@ class TaskRunner:
         elif isinstance(self.node, ConsumerNode):
             await self._transform(self.node.consume, self.node.on_error, "consume")
 
-    async def _send(self, rows: list[Any], flush: bool = False) -> None:
-        assert self.sender is not None
-        started = time.perf_counter()
-        await self.sender.send_many(rows)
-        # Waiting for room downstream is not the node's work: keep it out of busy time.
-        self._sending += time.perf_counter() - started
-        if flush:
-            # The rows have waited flush_interval already, and the node may block
-            # the loop next (a sync next() that sleeps): write them now.
-            self.sender.flush()
+    # -- the rows of one block ------------------------------------------------
+    #
+    # The loops below call the node on a block's rows a chunk at a time and
+    # collect its return values in ``self._values`` (rows ``self._out_start`` on).
+    # A chunk grows while it takes under a quarter of ``flush_interval`` (up to
+    # ``batch_size`` rows), so the clock is read once a chunk and a fast node pays
+    # only for its call; a slow node gets chunks of one row, each checked against
+    # the deadline.  A value of a type known to be immutable is kept as it is; any
+    # other goes through ``_settle`` at once, before the node is called again: an
+    # awaitable is awaited, a mutable value has its row frozen (pickled) then.
+    # ``_emit`` sends the values as one block of columns, or as rows when some had
+    # to be frozen (``_mixed``) or the input rows themselves hold mutable values
+    # (``_rowwise``: every row is frozen as it is made).
 
-    async def _unsendable(self, exc: Exception, outs: list[Any]) -> NoReturn:
+    def _start_block(self, block: Block) -> None:
+        self._block = block
+        self._out_start = 0
+        self._rowwise = self.sender is not None and not block.safe
+        self._mixed = False
+        self._extra_bytes = 0
+
+    def _frozen_row(self, value: Any) -> Any:
+        row = self._build(self._block.row(self._out_start + len(self._values)), value)
+        assert self.sender is not None
+        return self.sender.freeze(row)
+
+    async def _settle(self, value: Any) -> Any:
+        """What to keep for a value the fast path did not accept (see above)."""
+        if type(value) is CoroutineType:
+            value = await (self._await_next(value) if self._producing else value)
+        if self.sender is None:
+            return value
+        try:
+            if self._rowwise:
+                return self._frozen_row(value)
+            kind = type(value)
+            if kind in _SAFE:
+                return value
+            if kind is str or kind is bytes:
+                self._extra_bytes += len(value)
+                return value
+            size = wire.immutable_size((value,))
+            if size >= 0:
+                if kind is tuple:
+                    self._extra_bytes += size
+                else:
+                    _SAFE.add(kind)  # an enum: its members are singletons
+                return value
+            self._mixed = True
+            return self._frozen_row(value)
+        except Exception as exc:
+            await self._unsendable(exc)
+
+    async def _emit(self, flush: bool = False) -> None:
+        """Send the values collected so far (see above); ``flush``: write them now."""
+        values, sender = self._values, self.sender
+        k = len(values)
+        start = self._out_start
+        self._out_start = start + k
+        if sender is None or not k:
+            values.clear()
+            if flush and sender is not None:
+                sender.flush()
+            return
+        block = self._block
+        if self._rowwise or self._mixed:
+            if self._rowwise:
+                entries = list(values)
+            else:
+                build, row = self._build, block.row
+                entries = [v if type(v) is Frozen else build(row(start + i), v) for i, v in enumerate(values)]
+            values.clear()
+            self._mixed = False
+            await sender.send_many(entries)
+        else:
+            mine = list(values)
+            end = start + k
+            cols = tuple(mine if s < 0 else block.cols[s][start:end] for s in self.spec.stage.out_sources)
+            nbytes = block.nbytes * k // max(block.n, 1) + 8 * k + self._extra_bytes
+            values.clear()
+            self._extra_bytes = 0
+            await sender.send_block(Block(cols, k, nbytes, True))
+        if flush:
+            sender.flush()
+
+    async def _emit_quietly(self) -> None:
+        """Pass on what this block produced before the item that failed."""
+        try:
+            await self._emit(flush=True)
+        except Exception:
+            pass
+
+    async def _unsendable(self, exc: Exception) -> NoReturn:
         wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
         wrapped.__cause__ = exc
         self.report("send", wrapped)
-        await self._send_before_failing(outs)
+        await self._emit_quietly()
         raise _Failed from exc
 
-    async def _await_next(
-        self, coro: Any, outs: list[Any], batch_started: float, interval: float
-    ) -> Any:
-        """Await an async ``next()``; if it is still waiting when ``outs`` is due, send ``outs``.
+    async def _await_next(self, coro: Any) -> Any:
+        """Await an async ``next()``; if it is still waiting when values are due, send them.
 
         A source that waits (a socket, the host's ``put``) must not hold back the
-        items it has already produced.  ``outs`` is emptied in place once sent.
+        items it has already produced.
         """
+        self._in_next = True
         future = asyncio.ensure_future(coro)
         try:
             # One turn of the loop: a next() that is ready by then keeps the batch
             # growing; one that waits longer sends what came before it now.
             await asyncio.sleep(0)
-            if not future.done() or time.perf_counter() - batch_started >= interval:
-                await self._send(outs, flush=True)
-                outs.clear()
+            if self._values and (
+                not future.done() or time.perf_counter() - self._batch_started >= self.spec.options.flush_interval
+            ):
+                await self._emit(flush=True)
+                self._batch_started = time.perf_counter()
             return await future
         except asyncio.CancelledError:
             future.cancel()
             raise
-
-    async def _send_before_failing(self, outs: list[Any]) -> None:
-        """Pass on what this batch produced before the item that failed."""
-        if outs and self.sender is not None:
-            try:
-                await self.sender.send_many(outs)
-            except Exception:
-                pass
+        finally:
+            self._in_next = False
 
     def _next_failed(self, exc: Exception) -> bool:
         """Whether an exception from ``next()`` is a failure (``False``: the producer ended)."""
@@ -275,17 +367,27 @@ class TaskRunner:
         self.report("next", exc)
         return True
 
-    async def _produce(self, node: ProducerNode) -> None:
-        method, is_async = node.next, _is_async(node.next)
-        receiver, sender = self.receiver, self.sender
-        build = compile_build(self.spec.stage.out_sources)
-        freeze = sender.freeze if sender is not None else None
-        blank = (ABSENT,) * len(self.spec.stage.in_layout)
+    def _timed(self, started: float, ended: float, rows: int, ran: int) -> None:
+        """Account a chunk: ``rows`` rows in ``ended - started`` s, the node ran on ``ran``; resize chunks."""
+        elapsed = ended - started
         stats = self.stats
-        limit = self.spec.options.batch_size
+        stats.processed += ran
+        stats.busy_seconds += elapsed
+        if ran:
+            self.samples.append(elapsed / ran)
         interval = self.spec.options.flush_interval
-        perf = time.perf_counter
-        sample = self.samples.append
+        if elapsed < interval / 4:
+            if rows >= self._chunk:
+                self._chunk = min(2 * self._chunk, self.spec.options.batch_size)
+        elif elapsed > interval / 2 and self._chunk > 1:
+            self._chunk //= 2
+
+    # -- producers ------------------------------------------------------------
+    async def _produce(self, node: ProducerNode) -> None:
+        receiver = self.receiver
+        limit = self.spec.options.batch_size
+        blank = Block(tuple([ABSENT] * limit for _ in self.spec.stage.in_layout), limit, 0, True)
+        self._producing = True
         self._produce_task = asyncio.current_task()
         await self.go.wait()
         own_open = True
@@ -293,158 +395,172 @@ class TaskRunner:
         while own_open or upstream_open:
             if self.stop_requested:
                 own_open = False
-            rows: list[Any] | None = None
             if upstream_open:
                 assert receiver is not None
-                rows = receiver.take_ready(limit)
-                if rows is None:
+                block = receiver.take_block(limit)
+                if block is None:
                     upstream_open = False
                     continue
-                if not rows:
-                    if sender is not None:
-                        sender.flush()
+                if not block.n:
+                    if self.sender is not None:
+                        self.sender.flush()
                     await receiver.wait()
                     continue
-                stats.received += len(rows)
+                self.stats.received += block.n
             elif not own_open:
                 break
-            outs: list[Any] = []
-            count = limit if rows is None else len(rows)
-            started = batch_started = previous = perf()
-            sending_before = self._sending
-            produced = 0
-            for i in range(count):
-                value: Any = ABSENT
-                if own_open and self.stop_requested:
-                    own_open = False  # stop() arrived during this batch: emit nothing more
-                    if rows is None:
-                        break
-                if own_open:
-                    try:
-                        value = method()
-                        if is_async or type(value) is CoroutineType:
-                            self._in_next = True
-                            try:
-                                if outs:
-                                    value = await self._await_next(value, outs, batch_started, interval)
-                                    if not outs:  # they were sent while next() waited
-                                        batch_started = perf()
-                                else:
-                                    value = await value
-                            finally:
-                                self._in_next = False
-                        produced += 1
-                    except asyncio.CancelledError:
-                        if not self.stop_requested:
-                            raise
-                        own_open = False  # stopped while next() was waiting
-                        value = ABSENT
-                        if rows is None:
-                            break
-                    except Exception as exc:
-                        if self._next_failed(exc):
-                            await self._send_before_failing(outs)
-                            raise _Failed from exc
-                        own_open = False
-                        value = ABSENT
-                        if rows is None:
-                            break
-                now = perf()
-                if value is not ABSENT:
-                    sample(now - previous)
-                previous = now
-                if sender is not None:
-                    try:
-                        outs.append(freeze(build(blank if rows is None else rows[i], value)))  # type: ignore[misc]
-                    except Exception as exc:
-                        await self._unsendable(exc, outs)
-                    if now - batch_started >= interval:
-                        await self._send(outs, flush=True)
-                        outs = []
-                        # A slow source: give the loop a turn so that stop() is seen
-                        # before the next item, not a whole batch later.
-                        await asyncio.sleep(0)
-                        batch_started = previous = perf()
-            stats.processed += produced
-            stats.busy_seconds += perf() - started - (self._sending - sending_before)
-            if outs:
-                await self._send(outs)
+            else:
+                block = blank
+            own_open = await self._produce_block(node.next, block, own_open, block is not blank)
             await asyncio.sleep(0)  # let control messages and credit in
 
-    async def _transform(self, method: Callable[..., Any], on_error: str, phase: str) -> None:
-        receiver, sender = self.receiver, self.sender
-        assert receiver is not None
-        is_async = _is_async(method)
-        slots = self.spec.stage.parent_slots
-        single = slots[0] if len(slots) == 1 else -1
-        build = compile_build(self.spec.stage.out_sources)
-        freeze = sender.freeze if sender is not None else None
-        stats = self.stats
-        limit = self.spec.options.batch_size
+    async def _produce_block(self, method: Callable[[], Any], block: Block, own_open: bool, upstream: bool) -> bool:
+        """Add the producer's values to ``block``'s rows (or make rows); whether it is still open."""
+        self._start_block(block)
+        values = self._values
+        append = values.append
+        safe, settle, rowwise = _SAFE, self._settle, self._rowwise
         interval = self.spec.options.flush_interval
         perf = time.perf_counter
-        sample = self.samples.append
-        while True:
-            rows = receiver.take_ready(limit)
-            if rows is None:
+        n = block.n
+        pos = 0
+        self._batch_started = perf()
+        while pos < n:
+            if own_open and self.stop_requested:
+                own_open = False  # stop() arrived: emit nothing more
+            if not own_open:
+                if not upstream:
+                    break
+                # Upstream rows go on without a value of ours (zip semantics).
+                for _ in range(n - pos):
+                    append(await settle(ABSENT) if rowwise else ABSENT)
                 break
-            if not rows:
-                if sender is not None:
-                    sender.flush()
+            end = min(n, pos + self._chunk)
+            started = perf()
+            try:
+                for _ in range(end - pos):
+                    value = method()
+                    if rowwise or type(value) not in safe:
+                        value = await settle(value)
+                    append(value)
+            except _Failed:
+                raise
+            except asyncio.CancelledError:
+                if not self.stop_requested:
+                    raise
+                own_open = False  # stopped while next() was waiting
+            except Exception as exc:
+                if self._next_failed(exc):
+                    await self._emit_quietly()
+                    raise _Failed from exc
+                own_open = False
+            now = perf()
+            done = self._out_start + len(values) - pos
+            pos += done
+            self._timed(started, now, done, done)
+            if now - self._batch_started >= interval and self.sender is not None:
+                await self._emit(flush=True)
+                if not upstream:
+                    # A slow source: give the loop a turn so that stop() is seen
+                    # before the next item, not a whole batch later.
+                    await asyncio.sleep(0)
+                self._batch_started = perf()
+        await self._emit()
+        return own_open
+
+    # -- processors and consumers -------------------------------------------
+    async def _transform(self, method: Callable[..., Any], on_error: str, phase: str) -> None:
+        receiver = self.receiver
+        assert receiver is not None
+        limit = self.spec.options.batch_size
+        while True:
+            block = receiver.take_block(limit)
+            if block is None:
+                break
+            if not block.n:
+                if self.sender is not None:
+                    self.sender.flush()
                 await receiver.wait()
                 continue
-            outs: list[Any] = []
-            started = batch_started = previous = perf()
-            sending_before = self._sending
-            done = 0
-            for row in rows:
-                if single >= 0:
-                    x = row[single]
-                    inputs: Any = None if x is ABSENT else (x,)
-                else:
-                    inputs = tuple(row[s] for s in slots)
-                    if any(v is ABSENT for v in inputs):  # not ``in``: it would call == on arrays
-                        inputs = None
-                value: Any = ABSENT
-                if inputs is not None:
-                    try:
-                        value = method(*inputs)
-                        if is_async or type(value) is CoroutineType:
-                            value = await value
-                        done += 1
-                    except Exception as exc:
-                        value = ABSENT
-                        if on_error != "skip":
-                            self.report(phase, exc)
-                            await self._send_before_failing(outs)
-                            raise _Failed from exc
-                        self._skip(phase, exc)
-                now = perf()
-                if inputs is not None:
-                    sample(now - previous)
-                previous = now
-                if sender is not None:
-                    try:
-                        outs.append(freeze(build(row, value)))  # type: ignore[misc]
-                    except Exception as exc:
-                        await self._unsendable(exc, outs)
-                    if now - batch_started >= interval:
-                        await self._send(outs, flush=True)
-                        outs = []
-                        batch_started = previous = perf()
-            stats.received += len(rows)
-            stats.processed += done
-            stats.busy_seconds += perf() - started - (self._sending - sending_before)
-            if outs:
-                await self._send(outs)
+            self.stats.received += block.n
+            await self._transform_block(method, block, on_error, phase)
+
+    async def _transform_block(self, method: Callable[..., Any], block: Block, on_error: str, phase: str) -> None:
+        self._start_block(block)
+        slots = self.spec.stage.parent_slots
+        args: Sequence[Any]
+        if len(slots) == 1:
+            args, spread = block.cols[slots[0]], False
+        else:
+            # A row whose inputs are not all there is passed on without calling the node.
+            args = [
+                ABSENT if any(a is ABSENT for a in t) else t for t in zip(*(block.cols[s] for s in slots), strict=True)
+            ]
+            spread = True
+        values = self._values
+        append = values.append
+        safe, settle, rowwise = _SAFE, self._settle, self._rowwise
+        sender = self.sender
+        interval = self.spec.options.flush_interval
+        perf = time.perf_counter
+        n = block.n
+        pos = 0
+        self._batch_started = perf()
+        while pos < n:
+            end = min(n, pos + self._chunk)
+            first = pos
+            started = perf()
+            absent = 0
+            while pos < end:
+                try:
+                    if spread:
+                        for x in args[pos:end]:
+                            if x is ABSENT:
+                                absent += 1
+                                append(await settle(ABSENT) if rowwise else ABSENT)
+                                continue
+                            value = method(*x)
+                            if rowwise or type(value) not in safe:
+                                value = await settle(value)
+                            append(value)
+                    else:
+                        for x in args[pos:end]:
+                            if x is ABSENT:
+                                absent += 1
+                                append(await settle(ABSENT) if rowwise else ABSENT)
+                                continue
+                            value = method(x)
+                            if rowwise or type(value) not in safe:
+                                value = await settle(value)
+                            append(value)
+                    pos = end
+                except _Failed:
+                    raise
+                except Exception as exc:
+                    if on_error != "skip":
+                        self.report(phase, exc)
+                        await self._emit_quietly()
+                        raise _Failed from exc
+                    self._skip(phase, exc)
+                    absent += 1
+                    append(await settle(ABSENT) if rowwise else ABSENT)
+                    pos = self._out_start + len(values)
+            now = perf()
+            self._timed(started, now, end - first, end - first - absent)
+            if sender is None:
+                values.clear()
+                self._out_start = pos
+            elif now - self._batch_started >= interval:
+                await self._emit(flush=True)
+                self._batch_started = perf()
+        await self._emit()
 
     def _skip(self, phase: str, exc: Exception) -> None:
         self.stats.skipped += 1
         if type(exc) not in self._logged_skips:
             self._logged_skips.add(type(exc))
             log.warning(
-                "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and "
-                "later %s errors silently",
+                "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and later %s errors silently",
                 self.node.describe(),
                 self.spec.name,
                 phase,

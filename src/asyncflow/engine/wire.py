@@ -8,7 +8,10 @@ holds a mutable value (a list, a dict, an array) is pickled when it is sent, so 
 node may reuse and mutate its buffer after returning it: what it emitted is
 already fixed.  Rows made only of immutable values (numbers, strings, bytes,
 tuples of them) need no such copy: they travel as one ``ROWS`` frame, the pickle
-of a list of rows, which costs a tenth of pickling them one by one.
+of a list of rows, which costs a tenth of pickling them one by one, or as one
+``COLS`` frame, the pickle of ``(n, columns)``: a column of ints pickles four
+times faster than the same ints in one-value tuples, and the receiving task
+reads its input column without taking the rows apart.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = [
+    "COLS",
     "CREDIT",
     "CREDIT_BODY",
     "DATA",
@@ -46,6 +50,7 @@ STOP: Final = 2  # STOP_FLOW: no row follows
 CREDIT: Final = 3  # receiver -> sender: items and bytes taken by the receiving node
 MSG: Final = 4  # one pickled control message (parent <-> child)
 RELEASE: Final = 6  # receiver -> sender: shared-memory slots it has copied out (``q`` ids)
+COLS: Final = 7  # immutable rows as columns, ``(n, (column, ...))`` pickled at once, sender -> receiver
 
 _dumps = pickle.dumps
 _ENUM_TYPE: Final = enum.EnumType  # enum members (ABSENT, STOP_FLOW) are singletons
