@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import pickle
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ class Color(enum.Enum):
 
 def mixed_value(i: int) -> Any:
     """Item ``i`` of a stream that cycles through immutable and mutable kinds."""
-    kinds = [
+    kinds: list[Callable[[], Any]] = [
         lambda: i,
         lambda: f"s{i}",
         lambda: (i, f"t{i}"),
@@ -147,7 +148,7 @@ class PickleRecorder(ConsumerNode):
         self.items: list[Any] = []
 
     def consume(self, *items: Any) -> None:
-        item = items[0] if len(items) == 1 else items
+        item: Any = items[0] if len(items) == 1 else items
         self.items.append(time.monotonic() - item if self.latency else item)
 
     def close(self) -> None:
