@@ -45,6 +45,9 @@ class VoidConsumer(ConsumerNode):
     def consume(self, *inputs: Any) -> None:
         """Do nothing with the item."""
 
+    def consume_batch(self, *columns: list[Any]) -> None:
+        """Do nothing with a block of items."""
+
 
 class FileAppenderConsumer(ConsumerNode):
     """Append each item to a file as one line of JSON (a JSON list when the node has several parents).

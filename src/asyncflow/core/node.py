@@ -7,6 +7,28 @@ A node is built in two steps, as in videoflow: ``__init__`` configures it and
 
 A node crosses a process boundary by pickling: its configuration travels, its
 place in the graph (parents, children) does not.
+
+Batch methods.  Next to its per-item method a node may define a faster
+equivalent that takes a whole block of rows (up to ``flow_options["batch_size"]``):
+
+- ``next_batch(max_items)``: return 1 to ``max_items`` next items (what the source
+  has now: do not wait to fill the batch); raise ``StopIteration`` (or return an
+  empty sequence) at the end;
+- ``process_batch(*columns)``: one list per parent, in the parents' order, holding
+  that parent's items; return a sequence with one output per row;
+- ``consume_batch(*columns)``: the same, nothing returned.
+
+They may be ``async def``.  The engine calls one when the node's class defines it
+at least as far down the class tree as the per-item method (``batch_method``): a
+subclass that overrides only ``process`` of a built-in node that has
+``process_batch`` gets its ``process`` called, not the inherited batch method.
+Rows whose inputs are not all there (zip semantics) are left out of the lists.
+The items of a returned sequence are fixed when the batch method returns, so
+they must be distinct objects.  With ``on_error="skip"`` a batch that raises is
+run again one row at a time through the per-item method, so that only the
+failing items are dropped; without it the batch's rows are lost with the flow.
+The built-in ``IntProducer``, ``IterableProducer``, ``IdentityProcessor`` and
+``VoidConsumer`` have them.
 """
 
 from __future__ import annotations
@@ -18,7 +40,7 @@ from typing import Any, ClassVar, Literal
 
 from .errors import NodeConfigError
 
-__all__ = ["ConsumerNode", "DeviceType", "Node", "OnError", "ProcessorNode", "ProducerNode"]
+__all__ = ["ConsumerNode", "DeviceType", "Node", "OnError", "ProcessorNode", "ProducerNode", "batch_method"]
 
 OnError = Literal["raise", "skip"]
 DeviceType = Literal["cpu", "gpu"]
@@ -235,6 +257,26 @@ class ConsumerNode(Node):
     def consume(self, *inputs: Any) -> Any:
         """Take one item of each parent."""
         raise NotImplementedError(f"{type(self).__name__} must implement consume(*inputs)")
+
+
+def batch_method(node: Node, per_item: str) -> Any:
+    """``node``'s ``<per_item>_batch`` method if it may stand in for ``per_item`` (see above), else ``None``.
+
+    It may when the class that defines it is the class that defines the per-item
+    method, or a subclass of it.
+    """
+    batch_name = f"{per_item}_batch"
+    if batch_name in vars(node):  # set on the instance: the user's own choice
+        return getattr(node, batch_name)
+    owner_item = owner_batch = None
+    for klass in type(node).__mro__:
+        if owner_item is None and per_item in vars(klass):
+            owner_item = klass
+        if owner_batch is None and batch_name in vars(klass):
+            owner_batch = klass
+    if owner_batch is None or owner_item is None or not issubclass(owner_batch, owner_item):
+        return None
+    return getattr(node, batch_name)
 
 
 def _check_on_error(owner: str, on_error: object) -> OnError:

@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 from ..core.constants import REALTIME, STOP_FLOW
 from ..core.graph import ABSENT
 from ..core.host import FeedProducer, HostChannel, ResultsConsumer
-from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
+from ..core.node import ConsumerNode, ProcessorNode, ProducerNode, batch_method
 from . import wire
 from .channel import Block, BrokenChannelError, Frozen, Link, Receiver, Sender, connect
 from .logs import ForwardingHandler
@@ -387,6 +387,7 @@ class TaskRunner:
         receiver = self.receiver
         limit = self.spec.options.batch_size
         blank = Block(tuple([ABSENT] * limit for _ in self.spec.stage.in_layout), limit, 0, True)
+        next_batch: Callable[[int], Any] | None = batch_method(node, "next")
         self._producing = True
         self._produce_task = asyncio.current_task()
         await self.go.wait()
@@ -411,7 +412,10 @@ class TaskRunner:
                 break
             else:
                 block = blank
-            own_open = await self._produce_block(node.next, block, own_open, block is not blank)
+            if next_batch is not None:
+                own_open = await self._produce_batches(next_batch, block, own_open, block is not blank)
+            else:
+                own_open = await self._produce_block(node.next, block, own_open, block is not blank)
             await asyncio.sleep(0)  # let control messages and credit in
 
     async def _produce_block(self, method: Callable[[], Any], block: Block, own_open: bool, upstream: bool) -> bool:
@@ -473,6 +477,7 @@ class TaskRunner:
         receiver = self.receiver
         assert receiver is not None
         limit = self.spec.options.batch_size
+        per_block: Callable[..., Any] | None = batch_method(self.node, phase)
         while True:
             block = receiver.take_block(limit)
             if block is None:
@@ -483,7 +488,10 @@ class TaskRunner:
                 await receiver.wait()
                 continue
             self.stats.received += block.n
-            await self._transform_block(method, block, on_error, phase)
+            if per_block is not None:
+                await self._transform_batch(per_block, method, block, on_error, phase)
+            else:
+                await self._transform_block(method, block, on_error, phase)
 
     async def _transform_block(self, method: Callable[..., Any], block: Block, on_error: str, phase: str) -> None:
         self._start_block(block)
@@ -553,6 +561,117 @@ class TaskRunner:
             elif now - self._batch_started >= interval:
                 await self._emit(flush=True)
                 self._batch_started = perf()
+        await self._emit()
+
+    # -- nodes with batch methods ----------------------------------------------
+    #
+    # A node may define ``next_batch(max_items)``, ``process_batch(*columns)`` or
+    # ``consume_batch(*columns)`` next to its per-item method (see ``core.node``):
+    # the task then calls it once a block instead of once a row.
+
+    async def _keep_batch(self, values: Sequence[Any]) -> None:
+        """Collect a batch method's return values, fixing mutable ones as ``_settle`` does."""
+        if self.sender is None:
+            return
+        if not self._rowwise and set(map(type, values)) <= _SAFE:
+            self._values.extend(values)
+            return
+        append, settle = self._values.append, self._settle
+        for value in values:
+            append(value if not self._rowwise and type(value) in _SAFE else await settle(value))
+
+    async def _produce_batches(
+        self, next_batch: Callable[[int], Any], block: Block, own_open: bool, upstream: bool
+    ) -> bool:
+        """``_produce_block`` for a producer with ``next_batch``: one call without upstream rows."""
+        self._start_block(block)
+        values = self._values
+        n = block.n
+        while True:
+            done = self._out_start + len(values)
+            if done >= n:
+                break
+            if own_open and self.stop_requested:
+                own_open = False
+            if not own_open:
+                if upstream:
+                    await self._keep_batch([ABSENT] * (n - done))
+                break
+            started = time.perf_counter()
+            try:
+                got = next_batch(n - done)
+                if type(got) is CoroutineType:
+                    self._in_next = True
+                    try:
+                        got = await got
+                    finally:
+                        self._in_next = False
+                got = list(got)
+                if not got:
+                    raise StopIteration
+                if len(got) > n - done:
+                    raise ValueError(f"next_batch({n - done}) returned {len(got)} items")
+            except asyncio.CancelledError:
+                if not self.stop_requested:
+                    raise
+                own_open = False
+                continue
+            except Exception as exc:
+                if self._next_failed(exc):
+                    await self._emit_quietly()
+                    raise _Failed from exc
+                own_open = False
+                continue
+            self._timed(started, time.perf_counter(), len(got), len(got))
+            if self.sender is None:
+                self._out_start += len(got)
+            await self._keep_batch(got)
+            if not upstream:
+                break  # a block of what the source had: do not wait for more
+        await self._emit()
+        return own_open
+
+    async def _transform_batch(
+        self, per_block: Callable[..., Any], method: Callable[..., Any], block: Block, on_error: str, phase: str
+    ) -> None:
+        """``_transform_block`` for a node with ``process_batch`` / ``consume_batch``."""
+        self._start_block(block)
+        n = block.n
+        columns = [block.cols[s] for s in self.spec.stage.parent_slots]
+        absent = type(ABSENT)
+        present: list[int] | None = None
+        if any(absent in set(map(type, col)) for col in columns):
+            # Rows whose inputs are not all there are passed on without the node.
+            present = [k for k in range(n) if all(col[k] is not ABSENT for col in columns)]
+            args = [[col[k] for k in present] for col in columns]
+        else:
+            args = [list(col) for col in columns]  # the node's own lists: it may change them
+        m = len(args[0]) if args else n
+        started = time.perf_counter()
+        try:
+            out = per_block(*args) if m else []
+            if type(out) is CoroutineType:
+                out = await out
+            if self.sender is not None:
+                out = list(out)
+                if len(out) != m:
+                    raise ValueError(f"{phase}_batch() returned {len(out)} items for {m} inputs")
+        except Exception as exc:
+            if on_error == "skip":
+                # Find the failing items: the block again, one row at a time.
+                await self._transform_block(method, block, on_error, phase)
+                return
+            self.report(phase, exc)
+            raise _Failed from exc
+        self._timed(started, time.perf_counter(), m, m)
+        if self.sender is None:
+            return
+        if present is not None:
+            values: list[Any] = [ABSENT] * n
+            for k, value in zip(present, out, strict=True):
+                values[k] = value
+            out = values
+        await self._keep_batch(out)
         await self._emit()
 
     def _skip(self, phase: str, exc: Exception) -> None:

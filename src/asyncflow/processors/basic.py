@@ -57,6 +57,12 @@ class IdentityProcessor(_PacedProcessor):
             self._pace()
         return inputs[0] if len(inputs) == 1 else inputs
 
+    def process_batch(self, *columns: list[Any]) -> list[Any]:
+        """``process`` on a block of rows: one list per parent in, the list of outputs out."""
+        if self._wait > 0:
+            return [self.process(*row) for row in zip(*columns, strict=True)]
+        return columns[0] if len(columns) == 1 else list(zip(*columns, strict=True))
+
 
 class JoinerProcessor(_PacedProcessor):
     """Join one item of each parent into a tuple, in the order the parents were given.

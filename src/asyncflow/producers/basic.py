@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
 import time
@@ -91,6 +92,20 @@ class IntProducer(ProducerNode):
         self._emitted = True
         return value
 
+    def next_batch(self, max_items: int) -> list[int]:
+        """Up to ``max_items`` next integers at once (one when paced); ``StopIteration`` past the end."""
+        if self.interval > 0:
+            return [self.next()]
+        start = self._current
+        stop = start + max_items
+        if self.end_value is not None:
+            if start > self.end_value:
+                raise StopIteration
+            stop = min(stop, self.end_value + 1)
+        self._current = stop
+        self._emitted = True
+        return list(range(start, stop))
+
 
 class IterableProducer(ProducerNode):
     """Emit the items of an iterable, one per ``next()``.
@@ -130,6 +145,15 @@ class IterableProducer(ProducerNode):
         if self._iterator is None:
             raise RuntimeError(f"{self.describe()}: next() was called before open(); call open() first")
         return next(self._iterator)
+
+    def next_batch(self, max_items: int) -> list[Any]:
+        """Up to ``max_items`` next items at once; ``StopIteration`` after the last."""
+        if self._iterator is None:
+            raise RuntimeError(f"{self.describe()}: next_batch() was called before open(); call open() first")
+        items = list(itertools.islice(self._iterator, max_items))
+        if not items:
+            raise StopIteration
+        return items
 
     def close(self) -> None:
         """Drop the iterator."""

@@ -1,0 +1,136 @@
+"""Nodes with ``next_batch`` / ``process_batch`` / ``consume_batch`` (see ``asyncflow.core.node``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asyncflow.consumers import VoidConsumer
+from asyncflow.core import Flow, NodeFailedError
+from asyncflow.core.node import batch_method
+from asyncflow.processors import IdentityProcessor
+from asyncflow.producers import IntProducer, IterableProducer
+from tests.helpers import CountProducer
+from tests.helpers_batch import (
+    AsyncBatchDouble,
+    BatchFailsOnMultiples,
+    BatchOnly,
+    CollectBatches,
+    PlusOne,
+    RangeBatches,
+    TooMany,
+    WrongLength,
+)
+from tests.helpers_blocks import PickleRecorder, kept
+
+
+def test_batch_method_is_used_only_where_the_class_tree_allows() -> None:
+    assert batch_method(IdentityProcessor(), "process") is not None
+    assert batch_method(PlusOne(), "process") is None  # overrides process only
+    assert batch_method(BatchOnly(), "process") is not None
+    assert batch_method(VoidConsumer(), "consume") is not None
+    assert batch_method(IntProducer(0, 3), "next") is not None
+    assert batch_method(CountProducer(3), "next") is None
+
+
+def test_int_producer_batches_keep_its_meaning() -> None:
+    p = IntProducer(5, 12)
+    p.open()
+    assert p.next_batch(3) == [5, 6, 7]
+    assert p.next() == 8
+    assert p.next_batch(100) == [9, 10, 11, 12]  # end_value is inclusive
+    with pytest.raises(StopIteration):
+        p.next_batch(1)
+    forever = IntProducer(0, None)
+    forever.open()
+    assert forever.next_batch(4) == [0, 1, 2, 3]
+    paced = IntProducer(0, 10, 0.001)
+    paced.open()
+    assert paced.next_batch(50) == [0]  # paced: one item a call, each after its wait
+
+
+def test_iterable_producer_batches() -> None:
+    p = IterableProducer(range(5))
+    p.open()
+    assert p.next_batch(3) == [0, 1, 2]
+    assert p.next_batch(3) == [3, 4]
+    with pytest.raises(StopIteration):
+        p.next_batch(3)
+
+
+async def test_builtin_batch_nodes_deliver_every_item_in_order(tmp_path: Path) -> None:
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 99_999)
+    b = IdentityProcessor()(a)
+    c = CollectBatches(str(out))(b)
+    flow = Flow([a], [c])
+    await flow.run()
+    assert kept(out) == list(range(100_000))
+    assert flow.stats()[b.name].processed == 100_000
+
+
+async def test_a_subclass_overriding_process_gets_its_process_called(tmp_path: Path) -> None:
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 999)
+    b = PlusOne()(a)
+    c = PickleRecorder(out)(b)
+    await Flow([a], [c]).run()
+    assert kept(out) == list(range(1, 1001))
+
+
+async def test_batch_rows_with_missing_inputs_are_left_out(tmp_path: Path) -> None:
+    # Two producers of different lengths: rows past the shorter one lack its item.
+    out = tmp_path / "out.pkl"
+    a = IterableProducer(range(700))
+    b = RangeBatches(1000, chunk=97)
+    c = BatchOnly()(a, b)
+    d = PickleRecorder(out)(c)
+    e = CollectBatches(str(tmp_path / "b.pkl"))(b)
+    await Flow([a, b], [d, e]).run()
+    assert kept(out) == [2 * i for i in range(700)]
+    assert kept(tmp_path / "b.pkl") == list(range(1000))
+
+
+async def test_async_process_batch_is_awaited(tmp_path: Path) -> None:
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 4_999)
+    b = AsyncBatchDouble()(a)
+    c = PickleRecorder(out)(b)
+    await Flow([a], [c]).run()
+    assert kept(out) == [2 * x for x in range(5_000)]
+
+
+async def test_a_failing_batch_with_skip_drops_only_the_failing_items(tmp_path: Path) -> None:
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 2_999)
+    b = BatchFailsOnMultiples(1_000, on_error="skip")(a)
+    c = PickleRecorder(out)(b)
+    flow = Flow([a], [c])
+    await flow.run()
+    assert kept(out) == [x for x in range(3_000) if x % 1_000]
+    assert flow.stats()[b.name].skipped == 3
+
+
+async def test_a_failing_batch_stops_the_flow_naming_the_node(tmp_path: Path) -> None:
+    a = IntProducer(0, 2_999)
+    b = BatchFailsOnMultiples(1_500, name="picky")(a)
+    c = VoidConsumer()(b)
+    with pytest.raises(NodeFailedError, match="picky") as info:
+        await Flow([a], [c]).run()
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+async def test_a_batch_of_the_wrong_length_is_an_error() -> None:
+    a = IntProducer(0, 99)
+    b = WrongLength(name="short")(a)
+    c = VoidConsumer()(b)
+    with pytest.raises(NodeFailedError, match=r"short.*process_batch\(\) returned 99 items for 100 inputs"):
+        await Flow([a], [c]).run()
+
+
+async def test_next_batch_returning_more_than_asked_is_an_error() -> None:
+    a = TooMany(name="greedy")
+    c = VoidConsumer()(a)
+    with pytest.raises(NodeFailedError, match=r"greedy.*next_batch\(256\) returned 257 items"):
+        await Flow([a], [c]).run()
