@@ -4,9 +4,14 @@ Each function runs its own processes and returns a ``Rate`` (``.per_s`` is
 items/s or frames/s in the steady state, ``.startup_s`` the time until the first
 item reached the consumer):
 
-- ``queue_chain(n, batch=1)``: producer → middle → consumer, three processes joined by
-  two ``multiprocessing.Queue``; ``batch=1`` puts one int a ``put`` (a), ``batch=256``
-  puts lists of 256 (b).
+- ``queue_chain(n, batch=1, per_item=False)``: producer → middle → consumer, three
+  processes joined by two ``multiprocessing.Queue``; ``batch=1`` puts one int a ``put``
+  (a), ``batch=256`` puts lists of 256 (b): the producer puts ``list(range(...))``, the
+  middle passes each list on, the consumer adds up their lengths, so no Python runs
+  per item (the transport alone).  ``per_item=True`` is the same chain written the way
+  a pipeline with per-item stages is: the producer calls a counter's ``next()`` per
+  item, the middle an identity function per item, the consumer a ``consume()`` per
+  item (what asyncflow's per-item nodes do, around the same transport).
 - ``pickled_frames(n)``: 1080p uint8 frames pickled through the same chain (c).
 - ``shm_frames(n)``: frames through a small pool of ``multiprocessing.shared_memory``
   slots: the producer copies a frame into a free slot and sends its index, the
@@ -85,6 +90,64 @@ def _int_producer(q_out: Queue[Any], barrier: Barrier, n: int, batch: int) -> No
         for start in range(0, n, batch):
             put(list(range(start, min(n, start + batch))))
     put(None)
+
+
+class _Counter:
+    """The per-item chain's source: ``next()`` returns 0, 1, 2, ..."""
+
+    def __init__(self) -> None:
+        self.i = 0
+
+    def next(self) -> int:
+        value = self.i
+        self.i += 1
+        return value
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+class _Sink:
+    """The per-item chain's sink: ``consume()`` counts."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def consume(self, x: Any) -> None:
+        self.count += 1
+
+
+def _int_producer_items(q_out: Queue[Any], barrier: Barrier, n: int, batch: int) -> None:
+    barrier.wait()
+    put, nxt = q_out.put, _Counter().next
+    for start in range(0, n, batch):
+        put([nxt() for _ in range(min(batch, n - start))])
+    put(None)
+
+
+def _middle_items(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier) -> None:
+    barrier.wait()
+    get, put, f = q_in.get, q_out.put, _identity
+    while (x := get()) is not None:
+        put([f(item) for item in x])
+    put(None)
+
+
+def _int_consumer_items(q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any]) -> None:
+    barrier.wait()
+    get = q_in.get
+    sink = _Sink()
+    consume = sink.consume
+    x = get()
+    t_first = now_ns()
+    first = len(x)
+    for item in x:
+        consume(item)
+    while (x := get()) is not None:
+        for item in x:
+            consume(item)
+    results.put((sink.count, first, t_first, now_ns()))
 
 
 def _int_consumer(q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any]) -> None:
@@ -249,21 +312,32 @@ def _chain(
     return _run(ctx, [producer, (_middle, (q1, q2, barrier)), consumer], barrier, results)
 
 
-def queue_chain(n: int, batch: int = 1) -> Rate:
-    """(a) ``batch=1``: one int a ``put``; (b) ``batch=256``: lists of 256 ints.  Items/s."""
+def queue_chain(n: int, batch: int = 1, per_item: bool = False) -> Rate:
+    """(a) ``batch=1``: one int a ``put``; (b) ``batch=256``: lists of 256 ints.  Items/s.
+
+    ``per_item=True`` (with ``batch > 1``): a function call per item in each process.
+    """
     ctx = _ctx()
     size = max(2, IN_FLIGHT_ITEMS // batch)
     q1, q2, results = ctx.Queue(size), ctx.Queue(size), ctx.Queue()
     barrier = ctx.Barrier(4)
-    (count, first, t_first, t_last), t_start, t_end = _chain(
-        ctx,
-        (_int_producer, (q1, barrier, n, batch)),
-        (_int_consumer, (q2, barrier, batch, results)),
-        q1,
-        q2,
-        barrier,
-        results,
-    )
+    if per_item and batch > 1:
+        roles = [
+            (_int_producer_items, (q1, barrier, n, batch)),
+            (_middle_items, (q1, q2, barrier)),
+            (_int_consumer_items, (q2, barrier, batch, results)),
+        ]
+        (count, first, t_first, t_last), t_start, t_end = _run(ctx, roles, barrier, results)
+    else:
+        (count, first, t_first, t_last), t_start, t_end = _chain(
+            ctx,
+            (_int_producer, (q1, barrier, n, batch)),
+            (_int_consumer, (q2, barrier, batch, results)),
+            q1,
+            q2,
+            barrier,
+            results,
+        )
     if count != n:
         raise RuntimeError(f"queue_chain: consumer got {count} items, expected {n}")
     return steady_rate(count, first, t_start, t_first, t_last, t_end)

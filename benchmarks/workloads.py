@@ -1,7 +1,11 @@
 """The asyncflow side of the benchmark: each workload of issue 4 as a flow.
 
-- ``tiny_items(n)``: ``IntProducer(0, n-1, 0) → IdentityProcessor → StampConsumer``
-  (a ``VoidConsumer`` that stamps its first item and the end of the stream).
+- ``tiny_items(n, per_item=False)``: ``IntProducer(0, n-1, 0) → IdentityProcessor →
+  StampConsumer`` (a ``VoidConsumer`` that stamps its first item and the end of the
+  stream).  These nodes have batch methods (``next_batch``, ``process_batch``,
+  ``consume_batch``), which the engine calls once a block of rows; ``per_item=True``
+  uses subclasses that keep only the per-item methods, so the node is called once
+  an item, as a user's own node without batch methods would be.
 - ``frames(n)``: a producer that emits one reused 1080p uint8 frame ``n`` times,
   changing a pixel each time, ``→ IdentityProcessor → FrameConsumer`` (reads a pixel).
 - ``cpu_bound(n, nb_tasks, loops)``: ``IntProducer → SpinProcessor(nb_tasks) →
@@ -99,8 +103,31 @@ class StampConsumer(VoidConsumer):
         if self.count == 1:
             self.t_first = now_ns()
 
+    def consume_batch(self, *columns: list[Any]) -> None:
+        if not self.count:
+            self.t_first = now_ns()
+        self.count += len(columns[0])
+
     def close(self) -> None:
         write_json(self.out_path, {"count": self.count, "t_first": self.t_first, "t_last": now_ns()})
+
+
+class ItemIntProducer(IntProducer):
+    """``IntProducer`` without its batch method: ``next()`` is called once an item."""
+
+    next = IntProducer.next  # defined here, below IntProducer.next_batch: the engine calls next()
+
+
+class ItemIdentityProcessor(IdentityProcessor):
+    """``IdentityProcessor`` called once an item."""
+
+    process = IdentityProcessor.process
+
+
+class ItemStampConsumer(StampConsumer):
+    """``StampConsumer`` called once an item."""
+
+    consume = StampConsumer.consume
 
 
 class FrameConsumer(StampConsumer):
@@ -302,10 +329,13 @@ def _run_stamped(build: Callable[[str], tuple[ProducerNode, ConsumerNode]], n: i
     return rate, {"tasks": _task_stats(flow)}
 
 
-def tiny_items(n: int, options: Mapping[str, Any] | None = None) -> Rate:
-    """``IntProducer(0, n-1, 0) → IdentityProcessor → StampConsumer``: items/s."""
+def tiny_items(n: int, options: Mapping[str, Any] | None = None, *, per_item: bool = False) -> Rate:
+    """``IntProducer(0, n-1, 0) → IdentityProcessor → StampConsumer``: items/s (see the module doc)."""
 
     def build(out: str) -> tuple[ProducerNode, ConsumerNode]:
+        if per_item:
+            a: IntProducer = ItemIntProducer(0, n - 1, 0)
+            return a, ItemStampConsumer(out)(ItemIdentityProcessor()(a))
         a = IntProducer(0, n - 1, 0)
         b = IdentityProcessor()(a)
         return a, StampConsumer(out)(b)

@@ -70,7 +70,7 @@ def test_default_options(given: dict[str, Any] | None) -> None:
     options = make_flow(flow_options=given).options
     assert options == FlowOptions()
     # The defaults documented in FlowOptions' docstring.
-    assert options.queue_size == 512
+    assert options.queue_size == 1024
     assert options.batch_size == 256
     assert options.flush_interval == 0.001
     assert options.max_bytes_in_flight == 64 * 1024 * 1024

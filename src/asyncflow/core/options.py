@@ -17,7 +17,7 @@ _ENGINES = ("local", "ray")
 class FlowOptions:
     """Every key that ``flow_options`` accepts, with its default.
 
-    - ``queue_size`` (512): items in flight on one channel (sent and not yet taken by
+    - ``queue_size`` (1024): items in flight on one channel (sent and not yet taken by
       the receiving task).  What is in flight on one hop is at most ``queue_size``
       plus the batch each side holds in hand (``queue_size + 2 * batch_size``),
       whatever the item size; the whole flow holds that times the hops.
@@ -50,7 +50,7 @@ class FlowOptions:
       finds, else none.
     """
 
-    queue_size: int = 512
+    queue_size: int = 1024
     batch_size: int = 256
     flush_interval: float = 0.001
     max_bytes_in_flight: int = 64 * 1024 * 1024

@@ -393,6 +393,8 @@ class TaskRunner:
         await self.go.wait()
         own_open = True
         upstream_open = receiver is not None
+        interval = self.spec.options.flush_interval
+        yielded = time.perf_counter()
         while own_open or upstream_open:
             if self.stop_requested:
                 own_open = False
@@ -416,7 +418,12 @@ class TaskRunner:
                 own_open = await self._produce_batches(next_batch, block, own_open, block is not blank)
             else:
                 own_open = await self._produce_block(node.next, block, own_open, block is not blank)
-            await asyncio.sleep(0)  # let control messages and credit in
+            now = time.perf_counter()
+            if now - yielded >= interval:
+                # Let control messages (stop) and credit in; not after every block:
+                # each turn of the loop polls the sockets, a system call.
+                await asyncio.sleep(0)
+                yielded = now
 
     async def _produce_block(self, method: Callable[[], Any], block: Block, own_open: bool, upstream: bool) -> bool:
         """Add the producer's values to ``block``'s rows (or make rows); whether it is still open."""

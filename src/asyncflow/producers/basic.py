@@ -62,8 +62,7 @@ class IntProducer(ProducerNode):
                 f"{owner}: wait_time_in_seconds must be a finite number >= 0, got {wait_time_in_seconds!r}"
             )
         self.fps = _check_real(owner, "fps", fps)
-        self._current = self.start_value
-        self._emitted = False
+        self.open()
 
     @property
     def interval(self) -> float:
@@ -79,22 +78,24 @@ class IntProducer(ProducerNode):
         """Restart the count at ``start_value``."""
         self._current = self.start_value
         self._emitted = False
+        # Read on every item: fixed here rather than looked up each time.
+        self._last: float = math.inf if self.end_value is None else self.end_value
+        self._wait = self.interval
 
     def next(self) -> int:
         """Return the next integer (after sleeping ``interval``); raise ``StopIteration`` past the end."""
-        if self.end_value is not None and self._current > self.end_value:
-            raise StopIteration
-        wait = self.interval
-        if self._emitted and wait > 0:
-            time.sleep(wait)
         value = self._current
-        self._current += 1
+        if value > self._last:
+            raise StopIteration
+        if self._wait and self._emitted:
+            time.sleep(self._wait)
+        self._current = value + 1
         self._emitted = True
         return value
 
     def next_batch(self, max_items: int) -> list[int]:
         """Up to ``max_items`` next integers at once (one when paced); ``StopIteration`` past the end."""
-        if self.interval > 0:
+        if self._wait > 0:
             return [self.next()]
         start = self._current
         stop = start + max_items
