@@ -47,22 +47,29 @@ class _Unreadable:
         self.error = error
 
 
+_PICKLED = -wire.COLS  # a sender's batch of COLS bodies pickled by the task
+
+
 class Block:
     """``n`` rows as columns: ``cols[j][k]`` is value ``j`` of row ``k``.
 
     What a task takes from its receiver and hands to its sender.  ``safe``: every
     value is immutable (an int, a float, a string, a tuple of them...), so the
     rows can be pickled whenever the batch is written, all at once.  ``nbytes``
-    is an estimate of their size, for batching.
+    is an estimate of their size, for batching.  ``complete``: no value is
+    ``ABSENT`` (known without looking; ``False`` means "maybe").
     """
 
-    __slots__ = ("cols", "n", "nbytes", "safe")
+    __slots__ = ("cols", "complete", "n", "nbytes", "safe")
 
-    def __init__(self, cols: tuple[Sequence[Any], ...], n: int, nbytes: int, safe: bool) -> None:
+    def __init__(
+        self, cols: tuple[Sequence[Any], ...], n: int, nbytes: int, safe: bool, complete: bool = False
+    ) -> None:
         self.cols = cols
         self.n = n
         self.nbytes = nbytes
         self.safe = safe
+        self.complete = complete
 
     @classmethod
     def from_rows(cls, rows: list[Any], safe: bool, nbytes: int = -1) -> Block:
@@ -86,15 +93,20 @@ class Block:
         if start == 0 and end == self.n:
             return self
         n = end - start
-        return Block(tuple(col[start:end] for col in self.cols), n, self.nbytes * n // max(self.n, 1), self.safe)
+        return Block(
+            tuple(col[start:end] for col in self.cols), n, self.nbytes * n // max(self.n, 1), self.safe, self.complete
+        )
 
 
 class _Chunk:
     """A received frame's rows: as columns (``COLS``), or a list of rows / pickled rows."""
 
-    __slots__ = ("cols", "n", "nbytes", "pos", "rows", "safe")
+    __slots__ = ("cols", "complete", "n", "nbytes", "pos", "rows", "safe")
 
-    def __init__(self, cols: Any, rows: list[Any] | None, n: int, nbytes: int, safe: bool) -> None:
+    def __init__(
+        self, cols: Any, rows: list[Any] | None, n: int, nbytes: int, safe: bool, complete: bool = False
+    ) -> None:
+        self.complete = complete  # no ABSENT in it (COLS frames say so)
         self.cols = cols
         self.rows = rows
         self.n = n
@@ -151,8 +163,8 @@ class Link(asyncio.Protocol):
         if kind == wire.COLS or kind == wire.ROWS:
             try:
                 if kind == wire.COLS:
-                    n, cols = wire.load(body)
-                    chunk = _Chunk(cols, None, n, len(body), True)
+                    n, cols, complete = wire.load(body)
+                    chunk = _Chunk(cols, None, n, len(body), True, complete)
                 else:
                     rows = wire.load(body)
                     chunk = _Chunk(None, rows, len(rows), len(body), True)
@@ -415,15 +427,22 @@ class Sender:
         link = self._links[index]
         kind = self._kinds[index]
         if kind != wire.DATA:
+            if kind == _PICKLED:
+                # Blocks pickled when they were sent (``send_pickled``): a frame each.
+                link.unacked_bytes += sum(len(b) for b in batch)
+                pack = wire.HEADER.pack
+                link.write(b"".join([part for b in batch for part in (pack(len(b), wire.COLS), b)]))
+                return
             if kind == wire.COLS:
+                complete = all(block.complete for block in batch)
                 if len(batch) == 1:
-                    body = wire.dump_row((batch[0].n, batch[0].cols))
+                    body = wire.dump_row((batch[0].n, batch[0].cols, complete))
                 else:
                     cols: list[list[Any]] = [[] for _ in batch[0].cols]
                     for block in batch:
                         for col, part in zip(cols, block.cols, strict=True):
                             col.extend(part)
-                    body = wire.dump_row((sum(block.n for block in batch), cols))
+                    body = wire.dump_row((sum(block.n for block in batch), cols, complete))
             else:
                 body = wire.dump_row(batch)
             link.unacked_bytes += len(body)
@@ -515,6 +534,35 @@ class Sender:
             if self._batch_items[0] >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
                 self._write(0)
         self._after_assign()
+
+    async def send_pickled(self, body: bytes, n: int) -> bool:
+        """Send ``n`` rows already pickled as a ``COLS`` body (``wire.dump_cols``), in order.
+
+        Only where ``blocks_whole``; returns ``False`` (nothing sent) elsewhere.
+        """
+        if not self.blocks_whole:
+            return False
+        link = self._links[0]
+        while True:
+            if link.eof:
+                raise BrokenChannelError(f"link {link.name} is closed")
+            if link.unacked_items == 0 or (
+                link.unacked_items + n <= self._queue_size and link.unacked_bytes < self._max_bytes
+            ):
+                break
+            self._write(0)
+            await self._waiter.wait()
+        batch = self._open_batch(0, _PICKLED)
+        batch.append(body)
+        self._batch_items[0] += n
+        self._batch_bytes[0] += len(body)
+        link.unacked_items += n
+        self._pos += n * self._step
+        self.sent += n
+        if self._batch_items[0] >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
+            self._write(0)
+        self._after_assign()
+        return True
 
     async def send_many(self, entries: list[Any]) -> None:
         """Send frozen rows (see ``freeze``) in order.
@@ -726,7 +774,7 @@ class Receiver:
         k = min(limit, chunk.n - start)
         nbytes = chunk.nbytes * k // chunk.n
         if chunk.cols is not None:
-            block = Block(chunk.cols, chunk.n, nbytes, True).part(start, start + k)
+            block = Block(chunk.cols, chunk.n, chunk.nbytes, True, chunk.complete).part(start, start + k)
             self._taken(link, chunk, k)
             return block
         assert chunk.rows is not None

@@ -254,6 +254,7 @@ class TaskRunner:
         self._rowwise = self.sender is not None and not block.safe
         self._mixed = False
         self._extra_bytes = 0
+        self._absent = False  # an ABSENT went into self._values for this block
 
     def _frozen_row(self, value: Any) -> Any:
         row = self._build(self._block.row(self._out_start + len(self._values)), value)
@@ -315,7 +316,8 @@ class TaskRunner:
             nbytes = block.nbytes * k // max(block.n, 1) + 8 * k + self._extra_bytes
             values.clear()
             self._extra_bytes = 0
-            await sender.send_block(Block(cols, k, nbytes, True))
+            complete = block.complete and not self._absent
+            await sender.send_block(Block(cols, k, nbytes, True, complete))
         if flush:
             sender.flush()
 
@@ -386,7 +388,8 @@ class TaskRunner:
     async def _produce(self, node: ProducerNode) -> None:
         receiver = self.receiver
         limit = self.spec.options.batch_size
-        blank = Block(tuple([ABSENT] * limit for _ in self.spec.stage.in_layout), limit, 0, True)
+        in_layout = self.spec.stage.in_layout
+        blank = Block(tuple([ABSENT] * limit for _ in in_layout), limit, 0, True, not in_layout)
         next_batch: Callable[[int], Any] | None = batch_method(node, "next")
         self._producing = True
         self._produce_task = asyncio.current_task()
@@ -443,6 +446,7 @@ class TaskRunner:
                 if not upstream:
                     break
                 # Upstream rows go on without a value of ours (zip semantics).
+                self._absent = True
                 for _ in range(n - pos):
                     append(await settle(ABSENT) if rowwise else ABSENT)
                 break
@@ -561,6 +565,8 @@ class TaskRunner:
                     append(await settle(ABSENT) if rowwise else ABSENT)
                     pos = self._out_start + len(values)
             now = perf()
+            if absent:
+                self._absent = True
             self._timed(started, now, end - first, end - first - absent)
             if sender is None:
                 values.clear()
@@ -575,6 +581,28 @@ class TaskRunner:
     # A node may define ``next_batch(max_items)``, ``process_batch(*columns)`` or
     # ``consume_batch(*columns)`` next to its per-item method (see ``core.node``):
     # the task then calls it once a block instead of once a row.
+
+    async def _emit_batch(self, values: list[Any]) -> None:
+        """Send a batch method's values for the rest of the block.
+
+        Pickled at once (so the node cannot change them any more) when they can go
+        in-band; arrays (and the rows of several tasks) take ``_keep_batch``'s way.
+        """
+        sender = self.sender
+        if sender is not None and sender.blocks_whole and not self._values:
+            block, start, k = self._block, self._out_start, len(values)
+            end = start + k
+            cols = tuple(values if s < 0 else block.cols[s][start:end] for s in self.spec.stage.out_sources)
+            try:
+                body = wire.dump_cols(k, cols, block.complete and not self._absent)
+            except Exception as exc:
+                await self._unsendable(exc)
+            if body is not None:
+                self._out_start = end
+                await sender.send_pickled(body, k)
+                return
+        await self._keep_batch(values)
+        await self._emit()
 
     async def _keep_batch(self, values: Sequence[Any]) -> None:
         """Collect a batch method's return values, fixing mutable ones as ``_settle`` does."""
@@ -602,6 +630,7 @@ class TaskRunner:
                 own_open = False
             if not own_open:
                 if upstream:
+                    self._absent = True
                     await self._keep_batch([ABSENT] * (n - done))
                 break
             started = time.perf_counter()
@@ -632,7 +661,10 @@ class TaskRunner:
             self._timed(started, time.perf_counter(), len(got), len(got))
             if self.sender is None:
                 self._out_start += len(got)
-            await self._keep_batch(got)
+            elif not self._values and len(got) == n - done:
+                await self._emit_batch(got)  # the common case: the block's rows, all at once
+            else:
+                await self._keep_batch(got)
             if not upstream:
                 break  # a block of what the source had: do not wait for more
         await self._emit()
@@ -647,7 +679,7 @@ class TaskRunner:
         columns = [block.cols[s] for s in self.spec.stage.parent_slots]
         absent = type(ABSENT)
         present: list[int] | None = None
-        if any(absent in set(map(type, col)) for col in columns):
+        if not block.complete and any(absent in set(map(type, col)) for col in columns):
             # Rows whose inputs are not all there are passed on without the node.
             present = [k for k in range(n) if all(col[k] is not ABSENT for col in columns)]
             args = [[col[k] for k in present] for col in columns]
@@ -674,12 +706,12 @@ class TaskRunner:
         if self.sender is None:
             return
         if present is not None:
+            self._absent = True
             values: list[Any] = [ABSENT] * n
             for k, value in zip(present, out, strict=True):
                 values[k] = value
             out = values
-        await self._keep_batch(out)
-        await self._emit()
+        await self._emit_batch(out)
 
     def _skip(self, phase: str, exc: Exception) -> None:
         self.stats.skipped += 1

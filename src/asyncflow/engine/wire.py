@@ -9,7 +9,7 @@ node may reuse and mutate its buffer after returning it: what it emitted is
 already fixed.  Rows made only of immutable values (numbers, strings, bytes,
 tuples of them) need no such copy: they travel as one ``ROWS`` frame, the pickle
 of a list of rows, which costs a tenth of pickling them one by one, or as one
-``COLS`` frame, the pickle of ``(n, columns)``: a column of ints pickles four
+``COLS`` frame, the pickle of ``(n, columns, complete)``: a column of ints pickles four
 times faster than the same ints in one-value tuples, and the receiving task
 reads its input column without taking the rows apart.
 """
@@ -34,6 +34,7 @@ __all__ = [
     "ROW_LEN",
     "STOP",
     "FrameParser",
+    "dump_cols",
     "dump_row",
     "immutable_size",
     "load",
@@ -50,7 +51,7 @@ STOP: Final = 2  # STOP_FLOW: no row follows
 CREDIT: Final = 3  # receiver -> sender: items and bytes taken by the receiving node
 MSG: Final = 4  # one pickled control message (parent <-> child)
 RELEASE: Final = 6  # receiver -> sender: shared-memory slots it has copied out (``q`` ids)
-COLS: Final = 7  # immutable rows as columns, ``(n, (column, ...))`` pickled at once, sender -> receiver
+COLS: Final = 7  # rows as columns, ``(n, (column, ...), no ABSENT in them)`` pickled at once, sender -> receiver
 
 _dumps = pickle.dumps
 _ENUM_TYPE: Final = enum.EnumType  # enum members (ABSENT, STOP_FLOW) are singletons
@@ -82,6 +83,13 @@ def immutable_size(row: tuple[Any, ...]) -> int:
         else:
             return -1
     return size
+
+
+def dump_cols(n: int, cols: tuple[Any, ...], complete: bool) -> bytes | None:
+    """Pickle a ``COLS`` body now; ``None`` if a value would rather travel out of band (an array)."""
+    found: list[Any] = []
+    body = _dumps((n, cols, complete), _PROTOCOL, buffer_callback=found.append)
+    return None if found else body
 
 
 def load(data: bytes | memoryview) -> Any:
