@@ -13,7 +13,10 @@ Workloads (``--only`` takes these names):
   moving 256 ints a put with no per-item code (target ≥ 1.0x), and with per-item
   nodes (a call per item, as a user's own nodes) against the same chain making a
   call per item, the chain moving 1 a put, videoflow 0.2.10 and ``pypeln.process.map``
-  x2.  asyncflow and the 256-a-put chains run in turn, round after round.
+  x2.  asyncflow and the 256-a-put chains run in turn, round after round.  asyncflow
+  runs with its defaults (at most ``queue_size`` = 1024 items unacknowledged per hop,
+  as the chain's bounded queues hold about 1024, and frames of up to 512 items), and
+  once more with frames of 256 items, the chain's put size.
 - ``frames``: 1080p uint8 frames through the same graph, against the frames pickled
   through the ``Queue`` chain (target ≥ 8x) and through shared-memory slots.
 - ``cpu``: a processor spinning ~4 ms of pure Python an item, ``nb_tasks`` = 1, 2 (and
@@ -153,12 +156,14 @@ def run_tiny(sizes: Sizes) -> dict[str, Any]:
     runs = interleaved(r, {
         "asyncflow": lambda: workloads.tiny_items(n),
         "asyncflow_per_item": lambda: workloads.tiny_items(n, per_item=True),
+        "asyncflow_frames_of_256": lambda: workloads.tiny_items(n, {"batch_size": 256}),
         "mp_queue_256": lambda: baselines.queue_chain(n, 256),
         "mp_queue_256_per_item": lambda: baselines.queue_chain(n, 256, per_item=True),
     })
     result: dict[str, Any] = {
         "asyncflow": runs.pop("asyncflow"),
         "asyncflow_per_item": runs.pop("asyncflow_per_item"),
+        "asyncflow_frames_of_256": runs.pop("asyncflow_frames_of_256"),
         "baselines": runs,
     }
     base = result["baselines"]
@@ -265,6 +270,8 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
         af, per_item, base = w["tiny"]["asyncflow"], w["tiny"].get("asyncflow_per_item"), w["tiny"]["baselines"]
         labels = (
             (af, "batch nodes", "mp_queue_256", "mp.Queue chain, 256 a put, no per-item code", "≥ 1.0x"),
+            (w["tiny"].get("asyncflow_frames_of_256"), "batch nodes, batch_size=256", "mp_queue_256",
+             "mp.Queue chain, 256 a put, no per-item code", ""),
             (per_item, "per-item nodes", "mp_queue_256_per_item", "mp.Queue chain, 256 a put, a call per item", ""),
             (per_item, "per-item nodes", "mp_queue_256", "mp.Queue chain, 256 a put, no per-item code", ""),
             (per_item, "per-item nodes", "mp_queue_1", "mp.Queue chain, 1 a put", ""),

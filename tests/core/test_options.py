@@ -71,7 +71,7 @@ def test_default_options(given: dict[str, Any] | None) -> None:
     assert options == FlowOptions()
     # The defaults documented in FlowOptions' docstring.
     assert options.queue_size == 1024
-    assert options.batch_size == 256
+    assert options.batch_size == 512
     assert options.flush_interval == 0.001
     assert options.max_bytes_in_flight == 64 * 1024 * 1024
     assert options.start_method == "spawn"

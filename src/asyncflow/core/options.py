@@ -21,7 +21,7 @@ class FlowOptions:
       the receiving task).  What is in flight on one hop is at most ``queue_size``
       plus the batch each side holds in hand (``queue_size + 2 * batch_size``),
       whatever the item size; the whole flow holds that times the hops.
-    - ``batch_size`` (256, at most ``queue_size``): the most items one frame carries
+    - ``batch_size`` (512, at most ``queue_size``): the most items one frame carries
       between two processes, and the most a task takes in at once.  Frames are sent
       when full, when the sending task is idle, or when ``flush_interval`` has passed
       since the first item in them.
@@ -51,7 +51,7 @@ class FlowOptions:
     """
 
     queue_size: int = 1024
-    batch_size: int = 256
+    batch_size: int = 512
     flush_interval: float = 0.001
     max_bytes_in_flight: int = 64 * 1024 * 1024
     start_method: str = "spawn"
