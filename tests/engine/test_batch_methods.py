@@ -132,5 +132,5 @@ async def test_a_batch_of_the_wrong_length_is_an_error() -> None:
 async def test_next_batch_returning_more_than_asked_is_an_error() -> None:
     a = TooMany(name="greedy")
     c = VoidConsumer()(a)
-    with pytest.raises(NodeFailedError, match=r"greedy.*next_batch\(256\) returned 257 items"):
-        await Flow([a], [c]).run()
+    with pytest.raises(NodeFailedError, match=r"greedy.*next_batch\(100\) returned 101 items"):
+        await Flow([a], [c], flow_options={"batch_size": 100}).run()

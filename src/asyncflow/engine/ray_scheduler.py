@@ -214,7 +214,7 @@ class RayScheduler(StopControl):
         self._nprod = nprod
         widest = max((s.width for s in stages), default=1)
         # In front of an nb_tasks stage, smaller batches so that every worker gets a share.
-        share = max(1, options.queue_size // (2 * widest))
+        share = max(1, min(options.queue_size, options.batch_size) // (2 * widest))
         self._limit = options.batch_size if widest == 1 else min(options.batch_size, share)
         self._budget = max(options.flush_interval, _MIN_BUDGET)
         self._batch_bytes = max(1, options.max_bytes_in_flight // 4)
