@@ -110,3 +110,23 @@ async def test_a_slow_sources_items_are_not_held_back(tmp_path: Path) -> None:
     latencies = kept(out)
     assert len(latencies) == 5
     assert max(latencies) < 0.15, latencies
+
+
+@pytest.mark.parametrize(("first", "second"), [(2, 1), (3, 2), (1, 3)])
+async def test_blocks_split_over_workers_and_back_keep_order(tmp_path: Path, first: int, second: int) -> None:
+    # Rows to nb_tasks workers go as every-Nth-row blocks; the next task interleaves
+    # them back.  Enough rows for many blocks, through two parallel stages in a row.
+    from asyncflow.producers import IntProducer
+    from tests.helpers import Add
+
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 49_999)
+    b = IdentityProcessor(nb_tasks=first)(a)
+    c = Add(1, nb_tasks=second)(b)
+    d = PickleRecorder(out)(a, c)
+    flow = Flow([a], [d])
+    await flow.run()
+    assert kept(out) == [(i, i + 1) for i in range(50_000)]
+    if first > 1:
+        shares = [s.processed for name, s in flow.stats().items() if name.startswith(b.name + "[")]
+        assert len(shares) == first and all(shares), shares

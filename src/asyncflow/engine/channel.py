@@ -507,33 +507,64 @@ class Sender:
         await self.send_many([self.freeze(row)])
 
     async def send_block(self, block: Block) -> None:
-        """Send a block of immutable rows (``block.safe``), in order, as ``send_many`` would."""
-        if not self.blocks_whole:
+        """Send a block of immutable rows (``block.safe``), in order, as ``send_many`` would.
+
+        To several links (the next stage runs several tasks) each link gets its rows
+        as a block of its own: every ``len(links)``-th row, taken by slicing columns.
+        """
+        if self._realtime:
             await self.send_many(block.rows())
             return
-        link = self._links[0]
+        nlinks = len(self._links)
+        if nlinks == 1:
+            await self._send_block_to(0, block)
+            self._after_assign()
+            return
+        # Row k goes to link (pos + k * step) % nlinks: one residue of k per link when
+        # step and nlinks share no factor (always, in practice: step is 1 here).
+        owner = [(self._pos + r * self._step) % nlinks for r in range(nlinks)]
+        if len(set(owner)) != nlinks:
+            await self.send_many(block.rows())
+            return
+        pos = self._pos
+        for r, index in enumerate(owner):
+            count = len(range(r, block.n, nlinks))
+            if count:
+                part = Block(
+                    tuple(col[r::nlinks] for col in block.cols),
+                    count,
+                    block.nbytes * count // max(block.n, 1),
+                    block.safe,
+                    block.complete,
+                )
+                await self._send_block_to(index, part)
+        self._pos = pos + block.n * self._step
+        self._after_assign()
+
+    async def _send_block_to(self, index: int, block: Block) -> None:
+        """Queue ``block`` for link ``index``, waiting for credit as needed (``_pos`` moves by its rows)."""
+        link = self._links[index]
         start, n = 0, block.n
         while start < n:
             if link.eof:
                 raise BrokenChannelError(f"link {link.name} is closed")
             room = self._queue_size - link.unacked_items
             if room <= 0 or (link.unacked_items and link.unacked_bytes >= self._max_bytes):
-                self._write(0)
+                self._write(index)
                 await self._waiter.wait()
                 continue
-            batch = self._open_batch(0, wire.COLS)
-            take = min(room, n - start, self._batch_size - self._batch_items[0])
+            batch = self._open_batch(index, wire.COLS)
+            take = min(room, n - start, self._batch_size - self._batch_items[index])
             part = block.part(start, start + take)
             batch.append(part)
-            self._batch_items[0] += take
-            self._batch_bytes[0] += part.nbytes
+            self._batch_items[index] += take
+            self._batch_bytes[index] += part.nbytes
             link.unacked_items += take
             self._pos += take * self._step
             self.sent += take
             start += take
-            if self._batch_items[0] >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
-                self._write(0)
-        self._after_assign()
+            if self._batch_items[index] >= self._batch_size or self._batch_bytes[index] >= self._BATCH_BYTES:
+                self._write(index)
 
     async def send_pickled(self, body: bytes, n: int) -> bool:
         """Send ``n`` rows already pickled as a ``COLS`` body (``wire.dump_cols``), in order.
@@ -754,6 +785,10 @@ class Receiver:
         self.send_releases()
         if not self._positional and len(self._links) == 1 and self._links[0].queued:
             return self._take_chunk(self._links[0], limit)
+        if self._positional and self._step == 1:
+            block = self._take_interleaved(limit)
+            if block is not None:
+                return block
         self._unsafe_taken = False
         rows: list[Any] = []
         while len(rows) < limit:
@@ -766,6 +801,46 @@ class Receiver:
                 break
             rows.append(item)
         return Block.from_rows(rows, not self._unsafe_taken)
+
+    def _take_interleaved(self, limit: int) -> Block | None:
+        """In order, rows from several links that each hold a block of columns, interleaved by slicing.
+
+        Row k of the stream is on link ``(pos + k) % len(links)``: take ``m`` rows from
+        each link (as many as every link's first chunk has, within ``limit``) and
+        put link ``o`` places after the first one at rows ``o, o + len(links), ...``.
+        ``None`` when that is not possible now (the caller takes rows one by one).
+        """
+        links = self._links
+        nlinks = len(links)
+        m = limit // nlinks
+        chunks: list[_Chunk] = []
+        for link in links:
+            if not link.chunks:
+                return None
+            chunk = link.chunks[0]
+            if chunk.cols is None:
+                return None
+            m = min(m, chunk.n - chunk.pos)
+            chunks.append(chunk)
+        if m <= 0:
+            return None
+        first = self._pos % nlinks
+        order = [(first + o) % nlinks for o in range(nlinks)]
+        total = m * nlinks
+        width = len(chunks[0].cols)
+        cols: list[list[Any]] = [[None] * total for _ in range(width)]
+        nbytes = 0
+        for o, index in enumerate(order):
+            chunk = chunks[index]
+            start = chunk.pos
+            for j in range(width):
+                cols[j][o::nlinks] = chunk.cols[j][start : start + m]
+            nbytes += chunk.nbytes * m // max(chunk.n, 1)
+        complete = all(chunk.complete for chunk in chunks)
+        for link, chunk in zip(links, chunks, strict=True):
+            self._taken(link, chunk, m)
+        self._pos += total
+        return Block(tuple(cols), total, nbytes, True, complete)
 
     def _take_chunk(self, link: Link, limit: int) -> Block:
         """Rows of the first chunk of ``link``, as a block, without taking the rows apart."""
