@@ -2,41 +2,27 @@
 
 Run: ``python -m benchmarks.throughput [N]`` (default 1 000 000 items).  Prints
 items/s for the whole run (start-up included) and for the steady state (from
-the first item to the last, as the consumer sees it).
+the first item to the last, as the consumer sees it), twice: with the built-in
+nodes, whose batch methods the engine calls once a block of rows, and with
+per-item subclasses (a call per item, as a node without batch methods gets).
 """
 
 from __future__ import annotations
 
 import sys
-import time
 
-import asyncflow
-from asyncflow.consumers import VoidConsumer
-from asyncflow.core import Flow
-from asyncflow.processors import IdentityProcessor
-from asyncflow.producers import IntProducer
-
-
-def measure(n: int) -> tuple[float, float, float]:
-    """Return (seconds in run(), busy seconds of the slowest task, items/s over run())."""
-    a = IntProducer(0, n - 1, 0)
-    b = IdentityProcessor()(a)
-    c = VoidConsumer()(b)
-    flow = Flow([a], [c])
-    started = time.perf_counter()
-    asyncflow.run(flow)
-    elapsed = time.perf_counter() - started
-    stats = flow.stats()
-    steady = max(s.wall_seconds for s in stats.values())
-    return elapsed, steady, n / elapsed
+from .workloads import tiny_items
 
 
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    elapsed, steady, rate = measure(n)
     print(f"IntProducer(0, {n - 1}, 0) -> IdentityProcessor -> VoidConsumer")
-    print(f"  run():          {elapsed:8.3f} s   {rate / 1e3:9.1f} k items/s (start-up included)")
-    print(f"  longest task:   {steady:8.3f} s   {n / steady / 1e3:9.1f} k items/s (steady state)")
+    for label, per_item in (("batch methods", False), ("per-item calls", True)):
+        rate = tiny_items(n, per_item=per_item)
+        print(
+            f"  {label:15s} run(): {rate.total_s:7.3f} s {n / rate.total_s / 1e6:6.2f} M items/s (start-up included); "
+            f"steady {rate.per_s / 1e6:6.2f} M items/s"
+        )
 
 
 if __name__ == "__main__":
