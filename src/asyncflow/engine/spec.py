@@ -51,7 +51,8 @@ class TaskStats:
     busy_seconds: float = 0.0  # time inside the node's methods
     wall_seconds: float = 0.0  # time since the task started streaming
     queued: int = 0  # rows waiting in this task's input buffer
-    samples: list[float] = field(default_factory=list, repr=False)  # recent seconds per item (at most 256)
+    #: Recent seconds per item (at most 256); for a fast node, the mean over each chunk of items.
+    samples: list[float] = field(default_factory=list, repr=False)
     finished: bool = False  # the task has ended
 
     @property

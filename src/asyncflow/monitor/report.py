@@ -252,7 +252,7 @@ def bottleneck_report(flow: Flow, stats: Mapping[str, Any] | None = None) -> Rep
         if r.skipped:
             notes.append(f"{r.name} skipped {r.skipped:,} items that raised (on_error='skip')")
     if any(r.p95_seconds for r in rows):
-        notes.append("p95/item is over each task's most recent items (up to 256)")
+        notes.append("p95/item is over each task's most recent items (up to 256; for a fast node, chunk means)")
 
     if not ranked:
         reason = "no node has reported yet: the flow has not run"
