@@ -96,3 +96,15 @@ class CollectBatches(ConsumerNode):
 
         with open(self.path, "wb") as f:
             pickle.dump(self.items, f)
+
+
+class UnpicklableBatch(ProcessorNode):
+    """``process_batch`` returns locks, which cannot be pickled."""
+
+    def process(self, x: int) -> Any:
+        import threading
+
+        return threading.Lock()
+
+    def process_batch(self, xs: list[int]) -> list[Any]:
+        return [self.process(x) for x in xs]

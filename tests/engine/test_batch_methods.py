@@ -134,3 +134,31 @@ async def test_next_batch_returning_more_than_asked_is_an_error() -> None:
     c = VoidConsumer()(a)
     with pytest.raises(NodeFailedError, match=r"greedy.*next_batch\(100\) returned 101 items"):
         await Flow([a], [c], flow_options={"batch_size": 100}).run()
+
+
+async def test_an_unpicklable_batch_output_is_named() -> None:
+    from tests.helpers_batch import UnpicklableBatch
+
+    a = IntProducer(0, 9)
+    b = UnpicklableBatch(name="locks")(a)
+    c = VoidConsumer()(b)
+    with pytest.raises(NodeFailedError, match=r"locks.*cannot be sent"):
+        await Flow([a], [c]).run()
+
+
+@pytest.mark.parametrize("nb_tasks", [1, 2])
+async def test_frames_through_a_batch_method_arrive_intact(tmp_path: Path, nb_tasks: int) -> None:
+    # IdentityProcessor.process_batch hands back the shared-memory arrays it got;
+    # the engine must still send them through its slots, unchanged and in order.
+    from tests.helpers_arrays import Digest, FrameProducer, expected_digest
+
+    shape = (480, 640, 3)  # 900 KiB: through shared memory
+    out = tmp_path / "digests.txt"
+    a = FrameProducer(40, shape)
+    b = IdentityProcessor(nb_tasks=nb_tasks)(a)
+    c = Digest(str(out))(b)
+    await Flow([a], [c]).run()
+    got = [line.split() for line in out.read_text().splitlines()]
+    assert [int(g[0]) for g in got] == list(range(40))
+    for g in got:
+        assert (int(g[1]), int(g[2]), g[3]) == expected_digest(int(g[0]), shape, bump=0)
