@@ -566,13 +566,12 @@ class Sender:
             if self._batch_items[index] >= self._batch_size or self._batch_bytes[index] >= self._BATCH_BYTES:
                 self._write(index)
 
-    async def send_pickled(self, body: bytes, n: int) -> bool:
+    async def send_pickled(self, body: bytes, n: int) -> None:
         """Send ``n`` rows already pickled as a ``COLS`` body (``wire.dump_cols``), in order.
 
-        Only where ``blocks_whole``; returns ``False`` (nothing sent) elsewhere.
+        Only where ``blocks_whole`` (one link, no dropping).
         """
-        if not self.blocks_whole:
-            return False
+        assert self.blocks_whole
         link = self._links[0]
         while True:
             if link.eof:
@@ -593,7 +592,6 @@ class Sender:
         if self._batch_items[0] >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
             self._write(0)
         self._after_assign()
-        return True
 
     async def send_many(self, entries: list[Any]) -> None:
         """Send frozen rows (see ``freeze``) in order.

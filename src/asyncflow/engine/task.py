@@ -288,6 +288,16 @@ class TaskRunner:
         except Exception as exc:
             await self._unsendable(exc)
 
+    def _out_cols(self, values: list[Any], start: int) -> tuple[Sequence[Any], ...]:
+        """The output columns of rows ``start`` .. ``start + len(values) - 1``: ours, and those passed on."""
+        block, end = self._block, start + len(values)
+        return tuple(values if s < 0 else block.cols[s][start:end] for s in self.spec.stage.out_sources)
+
+    @property
+    def _out_complete(self) -> bool:
+        """Whether the rows sent for this block hold no ABSENT."""
+        return self._block.complete and not self._absent
+
     async def _emit(self, flush: bool = False) -> None:
         """Send the values collected so far (see above); ``flush``: write them now."""
         values, sender = self._values, self.sender
@@ -310,14 +320,11 @@ class TaskRunner:
             self._mixed = False
             await sender.send_many(entries)
         else:
-            mine = list(values)
-            end = start + k
-            cols = tuple(mine if s < 0 else block.cols[s][start:end] for s in self.spec.stage.out_sources)
+            cols = self._out_cols(list(values), start)
             nbytes = block.nbytes * k // max(block.n, 1) + 8 * k + self._extra_bytes
             values.clear()
             self._extra_bytes = 0
-            complete = block.complete and not self._absent
-            await sender.send_block(Block(cols, k, nbytes, True, complete))
+            await sender.send_block(Block(cols, k, nbytes, True, self._out_complete))
         if flush:
             sender.flush()
 
@@ -532,6 +539,8 @@ class TaskRunner:
             absent = 0
             while pos < end:
                 try:
+                    # Two copies of one loop: ``method(*x)`` for several parents and
+                    # ``method(x)`` for one, which spares the common case a tuple an item.
                     if spread:
                         for x in args[pos:end]:
                             if x is ABSENT:
@@ -590,15 +599,13 @@ class TaskRunner:
         """
         sender = self.sender
         if sender is not None and sender.blocks_whole and not self._values:
-            block, start, k = self._block, self._out_start, len(values)
-            end = start + k
-            cols = tuple(values if s < 0 else block.cols[s][start:end] for s in self.spec.stage.out_sources)
+            k = len(values)
             try:
-                body = wire.dump_cols(k, cols, block.complete and not self._absent)
+                body = wire.dump_cols(k, self._out_cols(values, self._out_start), self._out_complete)
             except Exception as exc:
                 await self._unsendable(exc)
             if body is not None:
-                self._out_start = end
+                self._out_start += k
                 await sender.send_pickled(body, k)
                 return
         await self._keep_batch(values)
