@@ -50,6 +50,11 @@ class _Unreadable:
 _PICKLED = -wire.COLS  # a sender's batch of COLS bodies pickled by the task
 
 
+def _rows(cols: Sequence[Sequence[Any]], n: int) -> list[tuple[Any, ...]]:
+    """``n`` rows as tuples, from their columns (``n`` empty rows when there are none)."""
+    return list(zip(*cols, strict=True)) if cols else [()] * n
+
+
 class Block:
     """``n`` rows as columns: ``cols[j][k]`` is value ``j`` of row ``k``.
 
@@ -80,9 +85,7 @@ class Block:
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The rows as tuples."""
-        if not self.cols:
-            return [()] * self.n
-        return list(zip(*self.cols, strict=True))
+        return _rows(self.cols, self.n)
 
     def row(self, k: int) -> tuple[Any, ...]:
         """Row ``k`` as a tuple."""
@@ -116,7 +119,7 @@ class _Chunk:
 
     def row_list(self) -> list[Any]:
         if self.rows is None:
-            self.rows = list(zip(*self.cols, strict=True)) if self.cols else [()] * self.n
+            self.rows = _rows(self.cols, self.n)
         return self.rows
 
 

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ForwardingHandler", "relog"]
+__all__ = ["ForwardingHandler", "SkipLog", "relog"]
 
 
 class ForwardingHandler(logging.Handler):
@@ -52,3 +52,27 @@ def relog(task: str, record: dict[str, Any]) -> None:
     if record.get("exc_text"):
         text = f"{text}\n{record['exc_text']}"
     logging.getLogger(record["name"]).log(record["level"], text)
+
+
+class SkipLog:
+    """Logs the items a node with ``on_error="skip"`` drops: once per exception type, with its traceback."""
+
+    def __init__(self, logger: logging.Logger, node: Any, task: str) -> None:
+        self.logger = logger
+        self.node = node
+        self.task = task
+        self.logged: set[type[BaseException]] = set()
+
+    def __call__(self, phase: str, exc: Exception) -> None:
+        if type(exc) in self.logged:
+            return
+        self.logged.add(type(exc))
+        self.logger.warning(
+            "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and later %s errors silently",
+            self.node.describe(),
+            self.task,
+            phase,
+            type(exc).__name__,
+            type(exc).__name__,
+            exc_info=exc,
+        )

@@ -29,7 +29,8 @@ from typing import Any
 
 from ..core.graph import ABSENT, Stage
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
-from .spec import TaskFailure, TaskStats, describe_failure
+from .logs import SkipLog
+from .spec import TaskFailure, TaskStats, describe_failure, unsendable_error
 from .task import compile_build
 from .wire import immutable_size
 
@@ -124,7 +125,7 @@ class TaskRunnerActor:
         self.started = time.perf_counter()
         self._samples_sent = 0.0
         self._pending: asyncio.Task[Any] | None = None  # an async next() still waiting
-        self._logged_skips: set[type[BaseException]] = set()
+        self._skip_log = SkipLog(log, self.node, self.task)
 
     def __repr__(self) -> str:  # Ray prefixes the actor's log lines with it
         return f"asyncflow {self.task}"
@@ -148,23 +149,11 @@ class TaskRunnerActor:
         return describe_failure(exc, task=self.task, node=self.node, phase=phase)
 
     def _unsendable(self, exc: Exception) -> TaskFailure:
-        wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
-        wrapped.__cause__ = exc
-        return self._fail("send", wrapped)
+        return self._fail("send", unsendable_error(self.node, exc))
 
     def _skip(self, phase: str, exc: Exception) -> None:
         self.stats.skipped += 1
-        if type(exc) not in self._logged_skips:
-            self._logged_skips.add(type(exc))
-            log.warning(
-                "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and later %s errors silently",
-                self.node.describe(),
-                self.task,
-                phase,
-                type(exc).__name__,
-                type(exc).__name__,
-                exc_info=exc,
-            )
+        self._skip_log(phase, exc)
 
     def _report(self, report: Report, finished: bool = False) -> Report:
         now = time.perf_counter()

@@ -12,7 +12,7 @@ from ..core.constants import FlowType
 from ..core.graph import Stage
 from ..core.options import FlowOptions
 
-__all__ = ["TaskFailure", "TaskSpec", "TaskStats"]
+__all__ = ["TaskFailure", "TaskSpec", "TaskStats", "describe_failure", "unsendable_error"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,10 @@ def describe_failure(exc: BaseException, *, task: str, node: Any, phase: str) ->
         traceback="".join(traceback.format_exception(exc)),
         exception=pickled,
     )
+
+
+def unsendable_error(node: Any, exc: Exception) -> TypeError:
+    """The error for an output of ``node`` that cannot be sent on (``exc``: what pickling raised)."""
+    wrapped = TypeError(f"output of {node.describe()} cannot be sent to the next task: {exc}")
+    wrapped.__cause__ = exc
+    return wrapped

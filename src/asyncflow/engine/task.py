@@ -27,8 +27,8 @@ from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode, batch_method
 from . import wire
 from .channel import Block, BrokenChannelError, Frozen, Link, Receiver, Sender, connect
-from .logs import ForwardingHandler
-from .spec import TaskSpec, TaskStats, describe_failure
+from .logs import ForwardingHandler, SkipLog
+from .spec import TaskSpec, TaskStats, describe_failure, unsendable_error
 
 __all__ = ["run_task"]
 
@@ -42,7 +42,7 @@ _SAMPLES = 256  # per-item times kept for percentiles
 
 #: Types whose values are immutable and small: kept as they are, no freezing, 8 bytes
 #: each for batching.  Enum types join when first seen (``TaskRunner._settle``).
-_SAFE: set[type] = {int, float, complex, bool, type(None), type(ABSENT)}
+_SAFE: set[type] = {*wire.SCALARS, type(ABSENT)}
 
 
 class _Failed(Exception):
@@ -104,7 +104,7 @@ class TaskRunner:
         self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
-        self._logged_skips: set[type[BaseException]] = set()
+        self._skip_log = SkipLog(log, self.node, spec.name)
         control.on_event = self._on_control
         # A "stop" may have arrived before we were listening (a node failed to open
         # elsewhere): it waits in the link's queue, and nothing else would wake us.
@@ -336,9 +336,7 @@ class TaskRunner:
             pass
 
     async def _unsendable(self, exc: Exception) -> NoReturn:
-        wrapped = TypeError(f"output of {self.node.describe()} cannot be sent to the next task: {exc}")
-        wrapped.__cause__ = exc
-        self.report("send", wrapped)
+        self.report("send", unsendable_error(self.node, exc))
         await self._emit_quietly()
         raise _Failed from exc
 
@@ -391,9 +389,26 @@ class TaskRunner:
         elif elapsed > interval / 2 and self._chunk > 1:
             self._chunk //= 2
 
+    async def _next_block(self, limit: int) -> Block | None:
+        """The rows upstream has sent (``None`` at the end of the stream).
+
+        An empty block means nothing had come: what we had sent is flushed and we
+        have waited until something arrives; the caller looks again.
+        """
+        receiver = self.receiver
+        assert receiver is not None
+        block = receiver.take_block(limit)
+        if block is None or block.n:
+            if block is not None:
+                self.stats.received += block.n
+            return block
+        if self.sender is not None:
+            self.sender.flush()
+        await receiver.wait()
+        return block
+
     # -- producers ------------------------------------------------------------
     async def _produce(self, node: ProducerNode) -> None:
-        receiver = self.receiver
         limit = self.spec.options.batch_size
         in_layout = self.spec.stage.in_layout
         blank = Block(tuple([ABSENT] * limit for _ in in_layout), limit, 0, True, not in_layout)
@@ -402,24 +417,20 @@ class TaskRunner:
         self._produce_task = asyncio.current_task()
         await self.go.wait()
         own_open = True
-        upstream_open = receiver is not None
+        upstream_open = self.receiver is not None
         interval = self.spec.options.flush_interval
         yielded = time.perf_counter()
         while own_open or upstream_open:
             if self.stop_requested:
                 own_open = False
             if upstream_open:
-                assert receiver is not None
-                block = receiver.take_block(limit)
-                if block is None:
+                taken = await self._next_block(limit)
+                if taken is None:
                     upstream_open = False
                     continue
-                if not block.n:
-                    if self.sender is not None:
-                        self.sender.flush()
-                    await receiver.wait()
+                if not taken.n:
                     continue
-                self.stats.received += block.n
+                block = taken
             elif not own_open:
                 break
             else:
@@ -492,20 +503,14 @@ class TaskRunner:
 
     # -- processors and consumers -------------------------------------------
     async def _transform(self, method: Callable[..., Any], on_error: str, phase: str) -> None:
-        receiver = self.receiver
-        assert receiver is not None
         limit = self.spec.options.batch_size
         per_block: Callable[..., Any] | None = batch_method(self.node, phase)
         while True:
-            block = receiver.take_block(limit)
+            block = await self._next_block(limit)
             if block is None:
                 break
             if not block.n:
-                if self.sender is not None:
-                    self.sender.flush()
-                await receiver.wait()
                 continue
-            self.stats.received += block.n
             if per_block is not None:
                 await self._transform_batch(per_block, method, block, on_error, phase)
             else:
@@ -722,17 +727,7 @@ class TaskRunner:
 
     def _skip(self, phase: str, exc: Exception) -> None:
         self.stats.skipped += 1
-        if type(exc) not in self._logged_skips:
-            self._logged_skips.add(type(exc))
-            log.warning(
-                "%s (task %s): %s() raised %s; skipping this item (on_error='skip'), and later %s errors silently",
-                self.node.describe(),
-                self.spec.name,
-                phase,
-                type(exc).__name__,
-                type(exc).__name__,
-                exc_info=exc,
-            )
+        self._skip_log(phase, exc)
 
     async def aclose(self) -> None:
         """Close the links: inputs now, outputs and control once their peer has read everything."""

@@ -32,6 +32,7 @@ __all__ = [
     "RELEASE",
     "ROWS",
     "ROW_LEN",
+    "SCALARS",
     "STOP",
     "FrameParser",
     "dump_cols",
@@ -63,7 +64,9 @@ def dump_row(row: Any) -> bytes:
     return _dumps(row, _PROTOCOL)
 
 
-_ATOMIC: Final = frozenset({int, float, complex, bool, type(None), str, bytes})
+#: Immutable types of a fixed, small size (8 bytes counted each).
+SCALARS: Final[frozenset[type]] = frozenset({int, float, complex, bool, type(None)})
+_ATOMIC: Final = SCALARS | {str, bytes}
 
 
 def immutable_size(row: tuple[Any, ...]) -> int:
