@@ -70,28 +70,6 @@ def _ctx() -> SpawnContext:
 # -- the three roles of a chain (top-level: spawn imports them by name) ---------------------------------
 
 
-def _middle(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier) -> None:
-    barrier.wait()
-    get, put = q_in.get, q_out.put
-    while True:
-        x = get()
-        put(x)
-        if x is None:
-            break
-
-
-def _int_producer(q_out: Queue[Any], barrier: Barrier, n: int, batch: int) -> None:
-    barrier.wait()
-    put = q_out.put
-    if batch == 1:
-        for i in range(n):
-            put(i)
-    else:
-        for start in range(0, n, batch):
-            put(list(range(start, min(n, start + batch))))
-    put(None)
-
-
 class _Counter:
     """The per-item chain's source: ``next()`` returns 0, 1, 2, ..."""
 
@@ -118,39 +96,41 @@ class _Sink:
         self.count += 1
 
 
-def _int_producer_items(q_out: Queue[Any], barrier: Barrier, n: int, batch: int) -> None:
+def _middle(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier, per_item: bool = False) -> None:
     barrier.wait()
-    put, nxt = q_out.put, _Counter().next
-    for start in range(0, n, batch):
-        put([nxt() for _ in range(min(batch, n - start))])
+    get, put = q_in.get, q_out.put
+    if per_item:
+        f = _identity
+        while (x := get()) is not None:
+            put([f(item) for item in x])
+        put(None)
+        return
+    while True:
+        x = get()
+        put(x)
+        if x is None:
+            break
+
+
+def _int_producer(q_out: Queue[Any], barrier: Barrier, n: int, batch: int, per_item: bool = False) -> None:
+    barrier.wait()
+    put = q_out.put
+    if batch == 1:
+        for i in range(n):
+            put(i)
+    elif per_item:
+        nxt = _Counter().next
+        for start in range(0, n, batch):
+            put([nxt() for _ in range(min(batch, n - start))])
+    else:
+        for start in range(0, n, batch):
+            put(list(range(start, min(n, start + batch))))
     put(None)
 
 
-def _middle_items(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier) -> None:
-    barrier.wait()
-    get, put, f = q_in.get, q_out.put, _identity
-    while (x := get()) is not None:
-        put([f(item) for item in x])
-    put(None)
-
-
-def _int_consumer_items(q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any]) -> None:
-    barrier.wait()
-    get = q_in.get
-    sink = _Sink()
-    consume = sink.consume
-    x = get()
-    t_first = now_ns()
-    first = len(x)
-    for item in x:
-        consume(item)
-    while (x := get()) is not None:
-        for item in x:
-            consume(item)
-    results.put((sink.count, first, t_first, now_ns()))
-
-
-def _int_consumer(q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any]) -> None:
+def _int_consumer(
+    q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any], per_item: bool = False
+) -> None:
     barrier.wait()
     get = q_in.get
     x = get()
@@ -160,6 +140,15 @@ def _int_consumer(q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue
     if batch == 1:
         while get() is not None:
             count += 1
+    elif per_item:
+        sink = _Sink()
+        consume = sink.consume
+        for item in x:
+            consume(item)
+        while (x := get()) is not None:
+            for item in x:
+                consume(item)
+        count = sink.count
     else:
         while (x := get()) is not None:
             count += len(x)
@@ -308,8 +297,9 @@ def _chain(
     q2: Queue[Any],
     barrier: Barrier,
     results: Queue[Any],
+    per_item: bool = False,
 ) -> tuple[Any, int, int]:
-    return _run(ctx, [producer, (_middle, (q1, q2, barrier)), consumer], barrier, results)
+    return _run(ctx, [producer, (_middle, (q1, q2, barrier, per_item)), consumer], barrier, results)
 
 
 def queue_chain(n: int, batch: int = 1, per_item: bool = False) -> Rate:
@@ -321,23 +311,17 @@ def queue_chain(n: int, batch: int = 1, per_item: bool = False) -> Rate:
     size = max(2, IN_FLIGHT_ITEMS // batch)
     q1, q2, results = ctx.Queue(size), ctx.Queue(size), ctx.Queue()
     barrier = ctx.Barrier(4)
-    if per_item and batch > 1:
-        roles = [
-            (_int_producer_items, (q1, barrier, n, batch)),
-            (_middle_items, (q1, q2, barrier)),
-            (_int_consumer_items, (q2, barrier, batch, results)),
-        ]
-        (count, first, t_first, t_last), t_start, t_end = _run(ctx, roles, barrier, results)
-    else:
-        (count, first, t_first, t_last), t_start, t_end = _chain(
-            ctx,
-            (_int_producer, (q1, barrier, n, batch)),
-            (_int_consumer, (q2, barrier, batch, results)),
-            q1,
-            q2,
-            barrier,
-            results,
-        )
+    per_item = per_item and batch > 1
+    (count, first, t_first, t_last), t_start, t_end = _chain(
+        ctx,
+        (_int_producer, (q1, barrier, n, batch, per_item)),
+        (_int_consumer, (q2, barrier, batch, results, per_item)),
+        q1,
+        q2,
+        barrier,
+        results,
+        per_item,
+    )
     if count != n:
         raise RuntimeError(f"queue_chain: consumer got {count} items, expected {n}")
     return steady_rate(count, first, t_start, t_first, t_last, t_end)
