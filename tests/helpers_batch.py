@@ -108,3 +108,16 @@ class UnpicklableBatch(ProcessorNode):
 
     def process_batch(self, xs: list[int]) -> list[Any]:
         return [self.process(x) for x in xs]
+
+
+class MutatesPrevious(ProcessorNode):
+    """Returns ``len(x)``, and appends -1 to the input it got the call before (which it keeps)."""
+
+    def open(self) -> None:
+        self.previous: list[int] | None = None
+
+    def process(self, x: list[int]) -> int:
+        if self.previous is not None:
+            self.previous.append(-1)
+        self.previous = x
+        return len(x)

@@ -162,3 +162,18 @@ async def test_frames_through_a_batch_method_arrive_intact(tmp_path: Path, nb_ta
     assert [int(g[0]) for g in got] == list(range(40))
     for g in got:
         assert (int(g[1]), int(g[2]), g[3]) == expected_digest(int(g[0]), shape, bump=0)
+
+
+async def test_mutable_values_from_a_batch_method_passed_on_are_fixed_row_by_row(tmp_path: Path) -> None:
+    # IterableProducer.next_batch emits lists, pickled as a block without a look at
+    # each value; the next node keeps each input and changes it on its next call,
+    # while the input also travels on to the consumer: it must arrive as it was
+    # when that node returned.
+    from tests.helpers_batch import MutatesPrevious
+
+    out = tmp_path / "out.pkl"
+    a = IterableProducer([[i] for i in range(2_000)])
+    b = MutatesPrevious()(a)
+    c = PickleRecorder(out)(a, b)
+    await Flow([a], [c]).run()
+    assert kept(out) == [([i], 1) for i in range(2_000)]

@@ -59,8 +59,10 @@ class Block:
     """``n`` rows as columns: ``cols[j][k]`` is value ``j`` of row ``k``.
 
     What a task takes from its receiver and hands to its sender.  ``safe``: every
-    value is immutable (an int, a float, a string, a tuple of them...), so the
-    rows can be pickled whenever the batch is written, all at once.  ``nbytes``
+    value is known to be immutable (an int, a float, a string, a tuple of
+    them...), so the rows can be pickled whenever the batch is written, all at
+    once (``False`` means "maybe not": rows from ``DATA`` frames, and blocks a
+    batch method returned, which were pickled without looking at each value).  ``nbytes``
     is an estimate of their size, for batching.  ``complete``: no value is
     ``ABSENT`` (known without looking; ``False`` means "maybe").
     """
@@ -115,7 +117,7 @@ class _Chunk:
         self.n = n
         self.nbytes = nbytes  # what flow control counts once every row is taken
         self.pos = 0  # rows taken so far
-        self.safe = safe  # rows of immutable values only (ROWS, COLS)
+        self.safe = safe  # rows of immutable values only (ROWS, and COLS that say so)
 
     def row_list(self) -> list[Any]:
         if self.rows is None:
@@ -166,8 +168,8 @@ class Link(asyncio.Protocol):
         if kind == wire.COLS or kind == wire.ROWS:
             try:
                 if kind == wire.COLS:
-                    n, cols, complete = wire.load(body)
-                    chunk = _Chunk(cols, None, n, len(body), True, complete)
+                    n, cols, complete, safe = wire.load(body)
+                    chunk = _Chunk(cols, None, n, len(body), safe, complete)
                 else:
                     rows = wire.load(body)
                     chunk = _Chunk(None, rows, len(rows), len(body), True)
@@ -438,14 +440,15 @@ class Sender:
                 return
             if kind == wire.COLS:
                 complete = all(block.complete for block in batch)
+                safe = all(block.safe for block in batch)
                 if len(batch) == 1:
-                    body = wire.dump_row((batch[0].n, batch[0].cols, complete))
+                    body = wire.dump_row((batch[0].n, batch[0].cols, complete, safe))
                 else:
                     cols: list[list[Any]] = [[] for _ in batch[0].cols]
                     for block in batch:
                         for col, part in zip(cols, block.cols, strict=True):
                             col.extend(part)
-                    body = wire.dump_row((sum(block.n for block in batch), cols, complete))
+                    body = wire.dump_row((sum(block.n for block in batch), cols, complete, safe))
             else:
                 body = wire.dump_row(batch)
             link.unacked_bytes += len(body)
@@ -838,10 +841,11 @@ class Receiver:
                 cols[j][o::nlinks] = chunk.cols[j][start : start + m]
             nbytes += chunk.nbytes * m // max(chunk.n, 1)
         complete = all(chunk.complete for chunk in chunks)
+        safe = all(chunk.safe for chunk in chunks)
         for link, chunk in zip(links, chunks, strict=True):
             self._taken(link, chunk, m)
         self._pos += total
-        return Block(tuple(cols), total, nbytes, True, complete)
+        return Block(tuple(cols), total, nbytes, safe, complete)
 
     def _take_chunk(self, link: Link, limit: int) -> Block:
         """Rows of the first chunk of ``link``, as a block, without taking the rows apart."""
@@ -850,7 +854,7 @@ class Receiver:
         k = min(limit, chunk.n - start)
         nbytes = chunk.nbytes * k // chunk.n
         if chunk.cols is not None:
-            block = Block(chunk.cols, chunk.n, chunk.nbytes, True, chunk.complete).part(start, start + k)
+            block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete).part(start, start + k)
             self._taken(link, chunk, k)
             return block
         assert chunk.rows is not None

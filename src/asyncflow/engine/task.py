@@ -101,6 +101,7 @@ class TaskRunner:
         self._chunk = 1  # rows between two looks at the clock
         self._producing = False
         self._build = compile_build(spec.stage.out_sources)
+        self._passed_on = sorted({s for s in spec.stage.out_sources if s >= 0})  # input slots sent on as they are
         self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
@@ -251,10 +252,21 @@ class TaskRunner:
     def _start_block(self, block: Block) -> None:
         self._block = block
         self._out_start = 0
-        self._rowwise = self.sender is not None and not block.safe
+        self._rowwise = self.sender is not None and not block.safe and not self._passes_on_immutables(block)
         self._mixed = False
         self._extra_bytes = 0
         self._absent = False  # an ABSENT went into self._values for this block
+
+    def _passes_on_immutables(self, block: Block) -> bool:
+        """Whether every value this task passes on unchanged from ``block`` is immutable.
+
+        Only those matter: the node's own outputs are looked at as it returns them.
+        """
+        for s in self._passed_on:
+            col = block.cols[s]
+            if not set(map(type, col)) <= _SAFE and any(wire.immutable_size((v,)) < 0 for v in col):
+                return False
+        return True
 
     def _frozen_row(self, value: Any) -> Any:
         row = self._build(self._block.row(self._out_start + len(self._values)), value)
@@ -606,7 +618,8 @@ class TaskRunner:
         if sender is not None and sender.blocks_whole and not self._values:
             k = len(values)
             try:
-                body = wire.dump_cols(k, self._out_cols(values, self._out_start), self._out_complete)
+                # Not looked at value by value: the receiving task checks what it passes on.
+                body = wire.dump_cols(k, self._out_cols(values, self._out_start), self._out_complete, False)
             except Exception as exc:
                 await self._unsendable(exc)
             if body is not None:

@@ -9,7 +9,7 @@ node may reuse and mutate its buffer after returning it: what it emitted is
 already fixed.  Rows made only of immutable values (numbers, strings, bytes,
 tuples of them) need no such copy: they travel as one ``ROWS`` frame, the pickle
 of a list of rows, which costs a tenth of pickling them one by one, or as one
-``COLS`` frame, the pickle of ``(n, columns, complete)``: a column of ints pickles four
+``COLS`` frame, the pickle of ``(n, columns, complete, safe)``: a column of ints pickles four
 times faster than the same ints in one-value tuples, and the receiving task
 reads its input column without taking the rows apart.
 """
@@ -52,7 +52,7 @@ STOP: Final = 2  # STOP_FLOW: no row follows
 CREDIT: Final = 3  # receiver -> sender: items and bytes taken by the receiving node
 MSG: Final = 4  # one pickled control message (parent <-> child)
 RELEASE: Final = 6  # receiver -> sender: shared-memory slots it has copied out (``q`` ids)
-COLS: Final = 7  # rows as columns, ``(n, (column, ...), no ABSENT in them)`` pickled at once, sender -> receiver
+COLS: Final = 7  # rows as columns, ``(n, (column, ...), complete, safe)`` pickled at once, sender -> receiver
 
 _dumps = pickle.dumps
 _ENUM_TYPE: Final = enum.EnumType  # enum members (ABSENT, STOP_FLOW) are singletons
@@ -88,10 +88,13 @@ def immutable_size(row: tuple[Any, ...]) -> int:
     return size
 
 
-def dump_cols(n: int, cols: tuple[Any, ...], complete: bool) -> bytes | None:
-    """Pickle a ``COLS`` body now; ``None`` if a value would rather travel out of band (an array)."""
+def dump_cols(n: int, cols: tuple[Any, ...], complete: bool, safe: bool) -> bytes | None:
+    """Pickle a ``COLS`` body now; ``None`` if a value would rather travel out of band (an array).
+
+    ``complete``: no value is ``ABSENT``; ``safe``: every value is known to be immutable.
+    """
     found: list[Any] = []
-    body = _dumps((n, cols, complete), _PROTOCOL, buffer_callback=found.append)
+    body = _dumps((n, cols, complete, safe), _PROTOCOL, buffer_callback=found.append)
     return None if found else body
 
 
