@@ -7,6 +7,7 @@ from typing import Any
 
 from asyncflow.core import ConsumerNode, ProcessorNode, ProducerNode
 from asyncflow.processors import IdentityProcessor
+from tests.helpers_blocks import FailEvery
 
 
 class PlusOne(IdentityProcessor):
@@ -32,17 +33,8 @@ class AsyncBatchDouble(ProcessorNode):
         return 2 * x
 
 
-class BatchFailsOnMultiples(ProcessorNode):
-    """``process_batch`` raises when the block holds a multiple of ``k``; ``process`` only for that item."""
-
-    def __init__(self, k: int, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.k = k
-
-    def process(self, x: int) -> int:
-        if x % self.k == 0:
-            raise ValueError(f"{x} is a multiple of {self.k}")
-        return x
+class BatchFailsOnMultiples(FailEvery):
+    """``FailEvery`` with a ``process_batch``: the whole batch fails when it holds a multiple of ``k``."""
 
     def process_batch(self, xs: list[int]) -> list[int]:
         return [self.process(x) for x in xs]
