@@ -90,6 +90,13 @@ class ImageAnnotator(ProcessorNode):
     def _annotate(self, im: Image, annotations: Any) -> Image:
         raise NotImplementedError(f"{type(self).__name__} must implement _annotate(im, annotations)")
 
+    def _set_box_style(self, box_color: Color, box_thickness: int, text_color: Color) -> None:
+        """Check and keep the colors and line width of boxed annotators."""
+        owner = self.describe()
+        self.box_color = check_color(owner, "box_color", box_color)
+        self.box_thickness = check_int(owner, "box_thickness", box_thickness, 1)
+        self.text_color = check_color(owner, "text_color", text_color)
+
     def process(self, im: Image, annotations: Any, frame_index: int | tuple[int, Any] | None = None) -> Image:
         """Return a copy of ``im`` with ``annotations`` (and ``frame_index``, when given) drawn on it."""
         copy = np.array(as_image(self.describe(), im), order="C", copy=True)
@@ -140,10 +147,7 @@ class BoundingBoxAnnotator(ImageAnnotator):
         on_error: OnError = "raise",
     ) -> None:
         super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
-        owner = self.describe()
-        self.box_color = check_color(owner, "box_color", box_color)
-        self.box_thickness = check_int(owner, "box_thickness", box_thickness, 1)
-        self.text_color = check_color(owner, "text_color", text_color)
+        self._set_box_style(box_color, box_thickness, text_color)
         self.labels = self._load_labels(class_labels, class_labels_path, class_labels_dataset)
 
     def _load_labels(
@@ -205,10 +209,7 @@ class TrackerAnnotator(ImageAnnotator):
         on_error: OnError = "raise",
     ) -> None:
         super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
-        owner = self.describe()
-        self.box_color = check_color(owner, "box_color", box_color)
-        self.box_thickness = check_int(owner, "box_thickness", box_thickness, 1)
-        self.text_color = check_color(owner, "text_color", text_color)
+        self._set_box_style(box_color, box_thickness, text_color)
 
     def _annotate(self, im: Image, annotations: Any) -> Image:
         """Draw each ``[ymin, xmin, ymax, xmax, track_id]`` box and its id."""
