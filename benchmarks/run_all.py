@@ -365,6 +365,15 @@ def format_table(rows: Sequence[Row]) -> str:
 # -- the plots ----------------------------------------------------------------------------------------------
 
 
+def _save(plt: Any, fig: Any, title: str, size: int, path: Path) -> str:
+    """Title, lay out, write and close a figure; its path."""
+    fig.suptitle(title, fontsize=size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
+
+
 def plot(results: dict[str, Any], out: Path) -> list[str]:
     """Write throughput.png and speedup.png; return the files written (none without matplotlib)."""
     try:
@@ -412,12 +421,7 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
                 ax.set_yscale("log")
             for i, v in enumerate(values):
                 ax.annotate(f"{v:,.0f}" if v else "n/a", (i, v), ha="center", va="bottom", fontsize=7)
-        fig.suptitle(_subtitle(results), fontsize=9)
-        fig.tight_layout()
-        path = out / "throughput.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(_save(plt, fig, _subtitle(results), 9, out / "throughput.png"))
     if "cpu" in w:
         cpu = w["cpu"]
         levels = cpu["levels"]
@@ -436,12 +440,7 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
         ax.set_title("~4 ms pure-Python processor: speedup", fontsize=10)
         ax.legend()
         ax.grid(alpha=0.3)
-        fig.suptitle(_subtitle(results), fontsize=8)
-        fig.tight_layout()
-        path = out / "speedup.png"
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        written.append(str(path))
+        written.append(_save(plt, fig, _subtitle(results), 8, out / "speedup.png"))
     return written
 
 
