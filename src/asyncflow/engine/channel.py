@@ -751,6 +751,10 @@ class Receiver:
         if not chunk.safe:
             self._unsafe_taken = True
         self._taken(link, chunk, 1)
+        return self._thaw(link, row)
+
+    def _thaw(self, link: Link, row: Any) -> Any:
+        """A row as the node may see it: unpickled if it came pickled; raises if it could not be read."""
         kind = type(row)
         if kind is memoryview:
             return self._load(link, row)
@@ -852,7 +856,6 @@ class Receiver:
         chunk = link.chunks[0]
         start = chunk.pos
         k = min(limit, chunk.n - start)
-        nbytes = chunk.nbytes * k // chunk.n
         if chunk.cols is not None:
             block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete).part(start, start + k)
             self._taken(link, chunk, k)
@@ -861,13 +864,8 @@ class Receiver:
         rows = chunk.rows[start : start + k]
         self._taken(link, chunk, k)
         if not chunk.safe:
-            for i, row in enumerate(rows):
-                kind = type(row)
-                if kind is memoryview:
-                    rows[i] = self._load(link, row)
-                elif kind is _Unreadable:
-                    raise row.error
-        return Block.from_rows(rows, chunk.safe, nbytes)
+            rows = [self._thaw(link, row) for row in rows]
+        return Block.from_rows(rows, chunk.safe, chunk.nbytes * k // chunk.n)
 
     async def wait(self) -> None:
         """Wait until something arrives on any link (or a link ends)."""
