@@ -113,3 +113,47 @@ class MutatesPrevious(ProcessorNode):
             self.previous.append(-1)
         self.previous = x
         return len(x)
+
+
+class ReusedListProducer(ProducerNode):
+    """Emits 0 .. n-1 through ``next_batch``, always in the same list object, refilled on each call."""
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n = n
+
+    def open(self) -> None:
+        self.i = 0
+        self.buffer: list[int] = []
+
+    def next_batch(self, max_items: int) -> list[int]:
+        if self.i >= self.n:
+            raise StopIteration
+        stop = min(self.n, self.i + max_items)
+        self.buffer[:] = range(self.i, stop)
+        self.i = stop
+        return self.buffer
+
+
+class ReusingDoubler(ProcessorNode):
+    """Doubles its items into one reused output list, and empties the input list it was given."""
+
+    def open(self) -> None:
+        self.out: list[int] = []
+
+    def process_batch(self, xs: list[int]) -> list[int]:
+        self.out[:] = [2 * x for x in xs]
+        xs.clear()
+        return self.out
+
+
+class ScramblesThenFails(FailEvery):
+    """``FailEvery`` whose ``process_batch`` reverses its input list in place before it fails."""
+
+    def process_batch(self, xs: list[int]) -> list[int]:
+        xs.reverse()
+        if any(x % self.k == 0 for x in xs):
+            xs[:] = [1] * len(xs)
+            raise ValueError("a multiple in the batch")
+        xs.reverse()
+        return [self.process(x) for x in xs]

@@ -19,6 +19,9 @@ from tests.helpers_batch import (
     CollectBatches,
     PlusOne,
     RangeBatches,
+    ReusedListProducer,
+    ReusingDoubler,
+    ScramblesThenFails,
     TooMany,
     WrongLength,
 )
@@ -110,6 +113,28 @@ async def test_a_failing_batch_with_skip_drops_only_the_failing_items(tmp_path: 
     await flow.run()
     assert kept(out) == [x for x in range(3_000) if x % 1_000]
     assert flow.stats()[b.name].skipped == 3
+
+
+@pytest.mark.parametrize("nb_tasks", [1, 2])
+async def test_lists_a_batch_method_reuses_or_changes_are_sent_as_they_were(tmp_path: Path, nb_tasks: int) -> None:
+    # The engine hands a batch method the received lists themselves and sends the
+    # lists it returns without copying them first: what was sent must be fixed
+    # before the node runs again, whatever it then does to those lists.
+    out = tmp_path / "out.pkl"
+    a = ReusedListProducer(5_000)
+    b = ReusingDoubler(nb_tasks=nb_tasks)(a)
+    c = PickleRecorder(out)(b)
+    await Flow([a], [c], flow_options={"batch_size": 100, "queue_size": 300}).run()
+    assert kept(out) == [2 * x for x in range(5_000)]
+
+
+async def test_a_failing_batch_that_changed_its_inputs_is_rerun_on_the_inputs_as_received(tmp_path: Path) -> None:
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 2_999)
+    b = ScramblesThenFails(1_000, on_error="skip")(a)
+    c = PickleRecorder(out)(b)
+    await Flow([a], [c]).run()
+    assert kept(out) == [x for x in range(3_000) if x % 1_000]
 
 
 async def test_a_failing_batch_stops_the_flow_naming_the_node(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import pickle
 import socket
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -48,6 +49,10 @@ class _Unreadable:
 
 
 _PICKLED = -wire.COLS  # a sender's batch of COLS bodies pickled by the task
+_COLS, _ROWS = wire.COLS, wire.ROWS
+_loads = pickle.loads
+_CREDIT_HEADER = wire.HEADER.pack(wire.CREDIT_BODY.size, wire.CREDIT)
+_pack_credit = wire.CREDIT_BODY.pack
 
 
 def _rows(cols: Sequence[Sequence[Any]], n: int) -> list[tuple[Any, ...]]:
@@ -165,13 +170,13 @@ class Link(asyncio.Protocol):
         self._wake()
 
     def _on_frame(self, kind: int, body: memoryview) -> None:
-        if kind == wire.COLS or kind == wire.ROWS:
+        if kind in (_COLS, _ROWS):
             try:
-                if kind == wire.COLS:
-                    n, cols, complete, safe = wire.load(body)
+                if kind == _COLS:
+                    n, cols, complete, safe = _loads(body)
                     chunk = _Chunk(cols, None, n, len(body), safe, complete)
                 else:
-                    rows = wire.load(body)
+                    rows = _loads(body)
                     chunk = _Chunk(None, rows, len(rows), len(body), True)
             except Exception as exc:
                 chunk = _Chunk(None, [_Unreadable(exc)], 1, len(body), False)
@@ -223,7 +228,7 @@ class Link(asyncio.Protocol):
         """Tell the sender what our node has taken since the last acknowledgement."""
         if self.taken_items or self.taken_bytes:
             if not self.eof and self.transport is not None and not self.transport.is_closing():
-                self.transport.write(wire.frame(wire.CREDIT, wire.CREDIT_BODY.pack(self.taken_items, self.taken_bytes)))
+                self.transport.write(_CREDIT_HEADER + _pack_credit(self.taken_items, self.taken_bytes))
             self.taken_items = self.taken_bytes = 0
 
     def close(self) -> None:
@@ -413,6 +418,8 @@ class Sender:
 
     def _after_assign(self) -> None:
         """Write batches whose first row has waited long enough; flush the rest when idle."""
+        if not any(self._batches):
+            return
         now = self._loop.time()
         for index, batch in enumerate(self._batches):
             if batch and now - self._started[index] >= self._flush_interval:
@@ -434,9 +441,14 @@ class Sender:
         if kind != wire.DATA:
             if kind == _PICKLED:
                 # Blocks pickled when they were sent (``send_pickled``): a frame each.
-                link.unacked_bytes += sum(len(b) for b in batch)
                 pack = wire.HEADER.pack
-                link.write(b"".join([part for b in batch for part in (pack(len(b), wire.COLS), b)]))
+                if len(batch) == 1:
+                    body = batch[0]
+                    link.unacked_bytes += len(body)
+                    link.write(pack(len(body), _COLS) + body)
+                    return
+                link.unacked_bytes += sum(len(b) for b in batch)
+                link.write(b"".join([part for b in batch for part in (pack(len(b), _COLS), b)]))
                 return
             if kind == wire.COLS:
                 complete = all(block.complete for block in batch)
@@ -791,8 +803,12 @@ class Receiver:
     def take_block(self, limit: int) -> Block | None:
         """Up to ``limit`` rows that are here now (``n == 0``: none yet); ``None`` once the stream has ended."""
         self.send_releases()
-        if not self._positional and len(self._links) == 1 and self._links[0].queued:
-            return self._take_chunk(self._links[0], limit)
+        if not self._positional and len(self._links) == 1:
+            link = self._links[0]
+            if link.queued:
+                return self._take_chunk(link, limit)
+            if not (link.stopped or link.eof):
+                return Block((), 0, 0, True)  # nothing yet
         if self._positional and self._step == 1:
             block = self._take_interleaved(limit)
             if block is not None:

@@ -99,9 +99,15 @@ class TaskRunner:
         self._extra_bytes = 0
         self._batch_started = 0.0
         self._chunk = 1  # rows between two looks at the clock
+        self._batch_size = spec.options.batch_size
+        self._quarter_interval = spec.options.flush_interval / 4
         self._producing = False
         self._build = compile_build(spec.stage.out_sources)
         self._passed_on = sorted({s for s in spec.stage.out_sources if s >= 0})  # input slots sent on as they are
+        self._own_only = spec.stage.out_sources == (-1,)  # the rows sent on hold our value alone
+        slots = spec.stage.parent_slots
+        # A batch method may be handed the received lists themselves (see _transform_batch).
+        self._lend_inputs = len(set(slots)) == len(slots) and not set(slots) & set(self._passed_on)
         self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
@@ -302,6 +308,8 @@ class TaskRunner:
 
     def _out_cols(self, values: list[Any], start: int) -> tuple[Sequence[Any], ...]:
         """The output columns of rows ``start`` .. ``start + len(values) - 1``: ours, and those passed on."""
+        if self._own_only:
+            return (values,)
         block, end = self._block, start + len(values)
         return tuple(values if s < 0 else block.cols[s][start:end] for s in self.spec.stage.out_sources)
 
@@ -394,11 +402,10 @@ class TaskRunner:
         stats.busy_seconds += elapsed
         if ran:
             self.samples.append(elapsed / ran)
-        interval = self.spec.options.flush_interval
-        if elapsed < interval / 4:
+        if elapsed < self._quarter_interval:
             if rows >= self._chunk:
-                self._chunk = min(2 * self._chunk, self.spec.options.batch_size)
-        elif elapsed > interval / 2 and self._chunk > 1:
+                self._chunk = min(2 * self._chunk, self._batch_size)
+        elif elapsed > 2 * self._quarter_interval and self._chunk > 1:
             self._chunk //= 2
 
     async def _next_block(self, limit: int) -> Block | None:
@@ -667,7 +674,8 @@ class TaskRunner:
                         got = await got
                     finally:
                         self._in_next = False
-                got = list(got)
+                if type(got) is not list:
+                    got = list(got)  # sent (pickled or copied) before next_batch runs again
                 if not got:
                     raise StopIteration
                 if len(got) > n - done:
@@ -692,7 +700,8 @@ class TaskRunner:
                 await self._keep_batch(got)
             if not upstream:
                 break  # a block of what the source had: do not wait for more
-        await self._emit()
+        if self._values:
+            await self._emit()
         return own_open
 
     async def _transform_batch(
@@ -701,15 +710,20 @@ class TaskRunner:
         """``_transform_block`` for a node with ``process_batch`` / ``consume_batch``."""
         self._start_block(block)
         n = block.n
-        columns = [block.cols[s] for s in self.spec.stage.parent_slots]
+        slots = self.spec.stage.parent_slots
+        columns = [block.cols[s] for s in slots]
         absent = type(ABSENT)
         present: list[int] | None = None
         if not block.complete and any(absent in set(map(type, col)) for col in columns):
             # Rows whose inputs are not all there are passed on without the node.
             present = [k for k in range(n) if all(col[k] is not ABSENT for col in columns)]
             args = [[col[k] for k in present] for col in columns]
+        elif self._lend_inputs and on_error != "skip":
+            # The node's own lists (it may change them): the block's lists themselves
+            # when nothing reads them afterwards (not passed on, no rerun of the block).
+            args = [col if type(col) is list else list(col) for col in columns]
         else:
-            args = [list(col) for col in columns]  # the node's own lists: it may change them
+            args = [list(col) for col in columns]
         m = len(args[0]) if args else n
         started = time.perf_counter()
         try:
@@ -717,7 +731,8 @@ class TaskRunner:
             if type(out) is CoroutineType:
                 out = await out
             if self.sender is not None:
-                out = list(out)
+                if type(out) is not list:
+                    out = list(out)  # sent (pickled or copied) before the node runs again
                 if len(out) != m:
                     raise ValueError(f"{phase}_batch() returned {len(out)} items for {m} inputs")
         except Exception as exc:
