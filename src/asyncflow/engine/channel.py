@@ -53,6 +53,7 @@ _COLS, _ROWS = wire.COLS, wire.ROWS
 _loads = pickle.loads
 _CREDIT_HEADER = wire.HEADER.pack(wire.CREDIT_BODY.size, wire.CREDIT)
 _pack_credit = wire.CREDIT_BODY.pack
+_HEADER_PACK = wire.HEADER.pack
 
 
 def _rows(cols: Sequence[Sequence[Any]], n: int) -> list[tuple[Any, ...]]:
@@ -197,7 +198,9 @@ class Link(asyncio.Protocol):
             self.stopped = True
         elif kind == wire.MSG:
             self.messages.append(wire.load(body))
-        self._wake()
+        on_event = self.on_event
+        if on_event is not None:
+            on_event()
 
     def _wake(self) -> None:
         if self.on_event is not None:
@@ -587,9 +590,9 @@ class Sender:
     async def send_pickled(self, body: bytes, n: int) -> None:
         """Send ``n`` rows already pickled as a ``COLS`` body (``wire.dump_cols``), in order.
 
-        Only where ``blocks_whole`` (one link, no dropping).
+        Only where ``blocks_whole`` (one link, no dropping).  A block as big as a
+        batch, with nothing waiting before it, is written at once as its own frame.
         """
-        assert self.blocks_whole
         link = self._links[0]
         while True:
             if link.eof:
@@ -600,6 +603,13 @@ class Sender:
                 break
             self._write(0)
             await self._waiter.wait()
+        if n >= self._batch_size and not self._batches[0]:
+            link.unacked_items += n
+            link.unacked_bytes += len(body)
+            self._pos += n * self._step
+            self.sent += n
+            link.write(_HEADER_PACK(len(body), _COLS) + body)
+            return
         batch = self._open_batch(0, _PICKLED)
         batch.append(body)
         self._batch_items[0] += n
@@ -873,7 +883,9 @@ class Receiver:
         start = chunk.pos
         k = min(limit, chunk.n - start)
         if chunk.cols is not None:
-            block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete).part(start, start + k)
+            block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete)
+            if k < chunk.n:
+                block = block.part(start, start + k)
             self._taken(link, chunk, k)
             return block
         assert chunk.rows is not None

@@ -104,6 +104,7 @@ class TaskRunner:
         self._producing = False
         self._build = compile_build(spec.stage.out_sources)
         self._passed_on = sorted({s for s in spec.stage.out_sources if s >= 0})  # input slots sent on as they are
+        self._whole = False  # the sender takes blocks whole (Sender.blocks_whole)
         self._own_only = spec.stage.out_sources == (-1,)  # the rows sent on hold our value alone
         slots = spec.stage.parent_slots
         # A batch method may be handed the received lists themselves (see _transform_batch).
@@ -177,6 +178,7 @@ class TaskRunner:
                 first=spec.worker if spec.out_positional else 0,
                 step=width if spec.out_positional else 1,
             )
+            self._whole = self.sender.blocks_whole
 
     async def connect_host(self) -> None:
         """Give a host node (FeedProducer, ResultsConsumer) its channel to the parent."""
@@ -622,7 +624,7 @@ class TaskRunner:
         in-band; arrays (and the rows of several tasks) take ``_keep_batch``'s way.
         """
         sender = self.sender
-        if sender is not None and sender.blocks_whole and not self._values:
+        if sender is not None and self._whole and not self._values:
             k = len(values)
             try:
                 # Not looked at value by value: the receiving task checks what it passes on.
