@@ -260,7 +260,12 @@ class TaskRunner:
     def _start_block(self, block: Block) -> None:
         self._block = block
         self._out_start = 0
-        self._rowwise = self.sender is not None and not block.safe and not self._passes_on_immutables(block)
+        self._rowwise = (
+            self.sender is not None
+            and not block.safe
+            and bool(self._passed_on)
+            and not self._passes_on_immutables(block)
+        )
         self._mixed = False
         self._extra_bytes = 0
         self._absent = False  # an ABSENT went into self._values for this block
