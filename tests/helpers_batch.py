@@ -157,3 +157,12 @@ class ScramblesThenFails(FailEvery):
             raise ValueError("a multiple in the batch")
         xs.reverse()
         return [self.process(x) for x in xs]
+
+
+class ListsAndClears(ProcessorNode):
+    """Returns a new list per item (a mutable value: its row is frozen), then empties its input list."""
+
+    def process_batch(self, xs: list[int]) -> list[list[int]]:
+        out = [[x] for x in xs]
+        xs.clear()
+        return out

@@ -17,6 +17,7 @@ from tests.helpers_batch import (
     BatchFailsOnMultiples,
     BatchOnly,
     CollectBatches,
+    ListsAndClears,
     PlusOne,
     RangeBatches,
     ReusedListProducer,
@@ -126,6 +127,20 @@ async def test_lists_a_batch_method_reuses_or_changes_are_sent_as_they_were(tmp_
     c = PickleRecorder(out)(b)
     await Flow([a], [c], flow_options={"batch_size": 100, "queue_size": 300}).run()
     assert kept(out) == [2 * x for x in range(5_000)]
+
+
+@pytest.mark.parametrize("nb_tasks", [1, 2])
+async def test_mutable_outputs_of_a_batch_method_that_emptied_its_inputs(tmp_path: Path, nb_tasks: int) -> None:
+    # Mutable outputs have their rows frozen one by one, and the next stage running
+    # several tasks takes rows, not whole blocks: the node's input list, emptied by
+    # the node, must not be read to build those rows.
+    out = tmp_path / "out.pkl"
+    a = IntProducer(0, 1_999)
+    b = ListsAndClears()(a)
+    c = IdentityProcessor(nb_tasks=nb_tasks)(b)
+    d = PickleRecorder(out)(c)
+    await Flow([a], [d]).run()
+    assert kept(out) == [[x] for x in range(2_000)]
 
 
 async def test_a_failing_batch_that_changed_its_inputs_is_rerun_on_the_inputs_as_received(tmp_path: Path) -> None:

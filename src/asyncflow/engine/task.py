@@ -281,8 +281,16 @@ class TaskRunner:
                 return False
         return True
 
+    def _passed_row(self, k: int) -> tuple[Any, ...]:
+        """Row ``k`` of the block as ``_build`` reads it: the values passed on, ``None`` elsewhere.
+
+        Only those: a batch method may have emptied the lists it was handed.
+        """
+        cols, passed = self._block.cols, self._passed_on
+        return tuple(cols[s][k] if s in passed else None for s in range(len(cols)))
+
     def _frozen_row(self, value: Any) -> Any:
-        row = self._build(self._block.row(self._out_start + len(self._values)), value)
+        row = self._build(self._passed_row(self._out_start + len(self._values)), value)
         assert self.sender is not None
         return self.sender.freeze(row)
 
@@ -341,7 +349,7 @@ class TaskRunner:
             if self._rowwise:
                 entries = list(values)
             else:
-                build, row = self._build, block.row
+                build, row = self._build, self._passed_row
                 entries = [v if type(v) is Frozen else build(row(start + i), v) for i, v in enumerate(values)]
             values.clear()
             self._mixed = False
