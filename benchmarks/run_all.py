@@ -149,7 +149,7 @@ def _progress(message: str) -> None:
 
 
 def run_tiny(sizes: Sizes) -> dict[str, Any]:
-    r = max(sizes.repeat, 5) if sizes.repeat > 1 else 1  # the chains' speed varies run to run: more rounds
+    r = max(sizes.repeat, 7) if sizes.repeat > 1 else 1  # the chains' speed varies run to run: more rounds
     n = sizes.tiny
     _progress(f"tiny items: asyncflow (batch and per-item nodes) and the mp.Queue 256-a-put chains, "
               f"{n} items, {r} rounds side by side")
@@ -263,6 +263,14 @@ def _met(value: float | None, ok: Callable[[float], bool]) -> str:
     return "" if value is None else ("yes" if ok(value) else "NO")
 
 
+def _rounds_won(mine: dict[str, Any], theirs: dict[str, Any]) -> str:
+    """``"k/r"``: the rounds (run side by side, in turn) in which ``mine`` was faster."""
+    a, b = mine.get("runs") or [], theirs.get("runs") or []
+    if not a or len(a) != len(b):
+        return ""
+    return f"{sum(x > y for x, y in zip(a, b, strict=True))}/{len(a)}"
+
+
 def build_rows(results: dict[str, Any]) -> list[Row]:
     rows: list[Row] = []
     w = results["workloads"]
@@ -288,6 +296,9 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
                 shown += f" (medians {medians:.2f}x)"
                 if target:
                     met = f"best {met}, medians {_met(medians, lambda v: v >= 1.0)}"
+                    won = _rounds_won(mine, theirs)
+                    if won:
+                        met += f", won {won} rounds"
             rows.append(Row(f"tiny items/s, {kind}", _rate(mine), f"{label}: {_rate(theirs)}", shown, target, met))
         if "startup_s" in af and "startup_s" in base.get("mp_queue_256", {}):
             rows.append(Row("tiny items, start-up to 1st item", f"{af['startup_s']:.3f} s",

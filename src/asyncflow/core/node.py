@@ -23,8 +23,9 @@ at least as far down the class tree as the per-item method (``batch_method``): a
 subclass that overrides only ``process`` of a built-in node that has
 ``process_batch`` gets its ``process`` called, not the inherited batch method.
 Rows whose inputs are not all there (zip semantics) are left out of the lists.
-The items of a returned sequence are fixed when the batch method returns, so
-they must be distinct objects.  With ``on_error="skip"`` a batch that raises is
+The lists handed in are the node's own: it may change or keep them.  The items
+of a returned sequence are fixed when the batch method returns, so they must be
+distinct objects; the sequence itself may be reused on the next call.  With ``on_error="skip"`` a batch that raises is
 run again one row at a time through the per-item method, so that only the
 failing items are dropped; without it the batch's rows are lost with the flow.
 The built-in ``IntProducer``, ``IterableProducer``, ``IdentityProcessor`` and
