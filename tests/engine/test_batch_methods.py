@@ -36,6 +36,31 @@ def test_batch_method_is_used_only_where_the_class_tree_allows() -> None:
     assert batch_method(VoidConsumer(), "consume") is not None
     assert batch_method(IntProducer(0, 3), "next") is not None
     assert batch_method(CountProducer(3), "next") is None
+    # One set on the instance is the user's own choice, whatever the class defines.
+    plus = PlusOne()
+    plus.process_batch = lambda xs: [x + 1 for x in xs]  # type: ignore[method-assign]
+    assert batch_method(plus, "process") is plus.process_batch
+    ident = IdentityProcessor()
+    ident.process_batch = ident.process_batch  # type: ignore[method-assign]  # the class's own, bound
+    assert batch_method(ident, "process") is not None
+
+
+def test_looking_for_a_batch_method_keeps_the_nodes_attribute_reads_fast() -> None:
+    # vars(node) would turn the node's attributes into a plain dict (slower reads on
+    # every item); the same goes for unpickling with __dict__.update.
+    import pickle
+
+    node = pickle.loads(pickle.dumps(IntProducer(0, 3)))
+    before = _has_plain_dict(node)
+    batch_method(node, "next")
+    assert not before and not _has_plain_dict(node)
+
+
+def _has_plain_dict(obj: object) -> bool:
+    """Whether ``obj``'s attributes live in a dict of its own (CPython 3.11+: not in the shared-key values)."""
+    import gc
+
+    return any(isinstance(r, dict) and r is getattr(obj, "__dict__", None) for r in gc.get_referents(obj))
 
 
 def test_int_producer_batches_keep_its_meaning() -> None:
