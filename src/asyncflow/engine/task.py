@@ -556,12 +556,13 @@ class TaskRunner:
         args: Sequence[Any]
         if len(slots) == 1:
             args, spread = block.cols[slots[0]], False
+            plain = block.complete and not self._rowwise
         else:
             # A row whose inputs are not all there is passed on without calling the node.
             args = [
                 ABSENT if any(a is ABSENT for a in t) else t for t in zip(*(block.cols[s] for s in slots), strict=True)
             ]
-            spread = True
+            spread, plain = True, False
         values = self._values
         append = values.append
         safe, settle, rowwise = _SAFE, self._settle, self._rowwise
@@ -578,9 +579,17 @@ class TaskRunner:
             absent = 0
             while pos < end:
                 try:
-                    # Two copies of one loop: ``method(*x)`` for several parents and
-                    # ``method(x)`` for one, which spares the common case a tuple an item.
-                    if spread:
+                    # Three copies of one loop: ``method(x)`` for one parent when the
+                    # block holds no ABSENT and rows are not frozen one by one (the
+                    # common case, checks an item spared), ``method(*x)`` for several
+                    # parents, and ``method(x)`` for one, which spares a tuple an item.
+                    if plain:
+                        for x in args[pos:end]:
+                            value = method(x)
+                            if type(value) not in safe:
+                                value = await settle(value)
+                            append(value)
+                    elif spread:
                         for x in args[pos:end]:
                             if x is ABSENT:
                                 absent += 1
