@@ -198,9 +198,7 @@ class Link(asyncio.Protocol):
             self.stopped = True
         elif kind == wire.MSG:
             self.messages.append(wire.load(body))
-        on_event = self.on_event
-        if on_event is not None:
-            on_event()
+        self._wake()
 
     def _wake(self) -> None:
         if self.on_event is not None:
@@ -444,13 +442,8 @@ class Sender:
         if kind != wire.DATA:
             if kind == _PICKLED:
                 # Blocks pickled when they were sent (``send_pickled``): a frame each.
-                pack = wire.HEADER.pack
-                if len(batch) == 1:
-                    body = batch[0]
-                    link.unacked_bytes += len(body)
-                    link.write(pack(len(body), _COLS) + body)
-                    return
                 link.unacked_bytes += sum(len(b) for b in batch)
+                pack = wire.HEADER.pack
                 link.write(b"".join([part for b in batch for part in (pack(len(b), _COLS), b)]))
                 return
             if kind == wire.COLS:
@@ -883,9 +876,7 @@ class Receiver:
         start = chunk.pos
         k = min(limit, chunk.n - start)
         if chunk.cols is not None:
-            block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete)
-            if k < chunk.n:
-                block = block.part(start, start + k)
+            block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete).part(start, start + k)
             self._taken(link, chunk, k)
             return block
         assert chunk.rows is not None

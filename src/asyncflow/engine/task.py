@@ -104,7 +104,6 @@ class TaskRunner:
         self._producing = False
         self._build = compile_build(spec.stage.out_sources)
         self._passed_on = sorted({s for s in spec.stage.out_sources if s >= 0})  # input slots sent on as they are
-        self._whole = False  # the sender takes blocks whole (Sender.blocks_whole)
         self._own_only = spec.stage.out_sources == (-1,)  # the rows sent on hold our value alone
         slots = spec.stage.parent_slots
         # A batch method may be handed the received lists themselves (see _transform_batch).
@@ -178,7 +177,6 @@ class TaskRunner:
                 first=spec.worker if spec.out_positional else 0,
                 step=width if spec.out_positional else 1,
             )
-            self._whole = self.sender.blocks_whole
 
     async def connect_host(self) -> None:
         """Give a host node (FeedProducer, ResultsConsumer) its channel to the parent."""
@@ -260,12 +258,7 @@ class TaskRunner:
     def _start_block(self, block: Block) -> None:
         self._block = block
         self._out_start = 0
-        self._rowwise = (
-            self.sender is not None
-            and not block.safe
-            and bool(self._passed_on)
-            and not self._passes_on_immutables(block)
-        )
+        self._rowwise = self.sender is not None and not block.safe and not self._passes_on_immutables(block)
         self._mixed = False
         self._extra_bytes = 0
         self._absent = False  # an ABSENT went into self._values for this block
@@ -646,7 +639,7 @@ class TaskRunner:
         in-band; arrays (and the rows of several tasks) take ``_keep_batch``'s way.
         """
         sender = self.sender
-        if sender is not None and self._whole and not self._values:
+        if sender is not None and sender.blocks_whole and not self._values:
             k = len(values)
             try:
                 # Not looked at value by value: the receiving task checks what it passes on.
@@ -734,8 +727,7 @@ class TaskRunner:
         """``_transform_block`` for a node with ``process_batch`` / ``consume_batch``."""
         self._start_block(block)
         n = block.n
-        slots = self.spec.stage.parent_slots
-        columns = [block.cols[s] for s in slots]
+        columns = [block.cols[s] for s in self.spec.stage.parent_slots]
         absent = type(ABSENT)
         present: list[int] | None = None
         if not block.complete and any(absent in set(map(type, col)) for col in columns):
