@@ -11,7 +11,10 @@ item reached the consumer):
   per item (the transport alone).  ``per_item=True`` is the same chain written the way
   a pipeline with per-item stages is: the producer calls a counter's ``next()`` per
   item, the middle an identity function per item, the consumer a ``consume()`` per
-  item (what asyncflow's per-item nodes do, around the same transport).
+  item (what asyncflow's per-item nodes do, around the same transport);
+  ``nodes=True`` makes those calls to asyncflow's own per-item benchmark nodes
+  (``IntProducer.next``, ``IdentityProcessor.process``, ``StampConsumer.consume``),
+  so that the two sides run the same Python per item and differ by the engine alone.
 - ``pickled_frames(n)``: 1080p uint8 frames pickled through the same chain (c).
 - ``shm_frames(n)``: frames through a small pool of ``multiprocessing.shared_memory``
   slots: the producer copies a frame into a free slot and sends its index, the
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import functools
 import multiprocessing as mp
+import os
 import queue
 import time
 from collections.abc import Callable, Sequence
@@ -96,11 +100,42 @@ class _Sink:
         self.count += 1
 
 
-def _middle(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier, per_item: bool = False) -> None:
+# The per-item chain's source, middle function and sink (an object with ``consume``
+# and ``count``): bare ones, or with ``nodes=True`` asyncflow's own per-item nodes,
+# the very classes the per-item flow runs (imported only then: asyncflow stays out
+# of the other chains' processes).
+
+
+def _source(nodes: bool, n: int) -> Callable[[], Any]:
+    if not nodes:
+        return _Counter().next
+    from .workloads import ItemIntProducer
+
+    return ItemIntProducer(0, n - 1, 0).next
+
+
+def _function(nodes: bool) -> Callable[[Any], Any]:
+    if not nodes:
+        return _identity
+    from .workloads import ItemIdentityProcessor
+
+    return ItemIdentityProcessor().process
+
+
+def _sink(nodes: bool) -> Any:
+    if not nodes:
+        return _Sink()
+    from .workloads import ItemStampConsumer
+
+    return ItemStampConsumer(os.devnull)
+
+
+def _middle(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier, per_item: bool = False, nodes: bool = False) -> None:
+    if per_item:
+        f = _function(nodes)
     barrier.wait()
     get, put = q_in.get, q_out.put
     if per_item:
-        f = _identity
         while (x := get()) is not None:
             put([f(item) for item in x])
         put(None)
@@ -112,14 +147,17 @@ def _middle(q_in: Queue[Any], q_out: Queue[Any], barrier: Barrier, per_item: boo
             break
 
 
-def _int_producer(q_out: Queue[Any], barrier: Barrier, n: int, batch: int, per_item: bool = False) -> None:
+def _int_producer(
+    q_out: Queue[Any], barrier: Barrier, n: int, batch: int, per_item: bool = False, nodes: bool = False
+) -> None:
+    if per_item:
+        nxt = _source(nodes, n)
     barrier.wait()
     put = q_out.put
     if batch == 1:
         for i in range(n):
             put(i)
     elif per_item:
-        nxt = _Counter().next
         for start in range(0, n, batch):
             put([nxt() for _ in range(min(batch, n - start))])
     else:
@@ -129,8 +167,10 @@ def _int_producer(q_out: Queue[Any], barrier: Barrier, n: int, batch: int, per_i
 
 
 def _int_consumer(
-    q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any], per_item: bool = False
+    q_in: Queue[Any], barrier: Barrier, batch: int, results: Queue[Any], per_item: bool = False, nodes: bool = False
 ) -> None:
+    if per_item:
+        sink = _sink(nodes)
     barrier.wait()
     get = q_in.get
     x = get()
@@ -141,7 +181,6 @@ def _int_consumer(
         while get() is not None:
             count += 1
     elif per_item:
-        sink = _Sink()
         consume = sink.consume
         for item in x:
             consume(item)
@@ -298,14 +337,16 @@ def _chain(
     barrier: Barrier,
     results: Queue[Any],
     per_item: bool = False,
+    nodes: bool = False,
 ) -> tuple[Any, int, int]:
-    return _run(ctx, [producer, (_middle, (q1, q2, barrier, per_item)), consumer], barrier, results)
+    return _run(ctx, [producer, (_middle, (q1, q2, barrier, per_item, nodes)), consumer], barrier, results)
 
 
-def queue_chain(n: int, batch: int = 1, per_item: bool = False) -> Rate:
+def queue_chain(n: int, batch: int = 1, per_item: bool = False, nodes: bool = False) -> Rate:
     """(a) ``batch=1``: one int a ``put``; (b) ``batch=256``: lists of 256 ints.  Items/s.
 
-    ``per_item=True`` (with ``batch > 1``): a function call per item in each process.
+    ``per_item=True`` (with ``batch > 1``): a function call per item in each process;
+    ``nodes=True``: the calls are asyncflow's per-item nodes' methods.
     """
     ctx = _ctx()
     size = max(2, IN_FLIGHT_ITEMS // batch)
@@ -314,13 +355,14 @@ def queue_chain(n: int, batch: int = 1, per_item: bool = False) -> Rate:
     per_item = per_item and batch > 1
     (count, first, t_first, t_last), t_start, t_end = _chain(
         ctx,
-        (_int_producer, (q1, barrier, n, batch, per_item)),
-        (_int_consumer, (q2, barrier, batch, results, per_item)),
+        (_int_producer, (q1, barrier, n, batch, per_item, nodes)),
+        (_int_consumer, (q2, barrier, batch, results, per_item, nodes)),
         q1,
         q2,
         barrier,
         results,
         per_item,
+        nodes,
     )
     if count != n:
         raise RuntimeError(f"queue_chain: consumer got {count} items, expected {n}")

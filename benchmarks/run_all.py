@@ -11,8 +11,9 @@ Workloads (``--only`` takes these names):
 - ``tiny``: ``IntProducer → IdentityProcessor → consumer``, with the nodes' batch methods
   (called once a block of rows) against a 3-process chain of ``multiprocessing.Queue``
   moving 256 ints a put with no per-item code (target ≥ 1.0x), and with per-item
-  nodes (a call per item, as a user's own nodes) against the same chain making a
-  call per item, the chain moving 1 a put, videoflow 0.2.10 and ``pypeln.process.map``
+  nodes (a call per item, as a user's own nodes) against the same chain calling the
+  very same node methods per item (the engine's cost alone), the chain calling bare
+  functions per item, the chain moving 1 a put, videoflow 0.2.10 and ``pypeln.process.map``
   x2.  asyncflow and the 256-a-put chains run in turn, round after round.  asyncflow
   runs with its defaults (at most ``queue_size`` = 1024 items unacknowledged per hop,
   as the chain's bounded queues hold about 1024, and frames of up to 512 items), and
@@ -159,6 +160,7 @@ def run_tiny(sizes: Sizes) -> dict[str, Any]:
         "asyncflow_frames_of_256": lambda: workloads.tiny_items(n, {"batch_size": 256}),
         "mp_queue_256": lambda: baselines.queue_chain(n, 256),
         "mp_queue_256_per_item": lambda: baselines.queue_chain(n, 256, per_item=True),
+        "mp_queue_256_same_nodes": lambda: baselines.queue_chain(n, 256, per_item=True, nodes=True),
     })
     result: dict[str, Any] = {
         "asyncflow": runs.pop("asyncflow"),
@@ -280,6 +282,8 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
             (af, "batch nodes", "mp_queue_256", "mp.Queue chain, 256 a put, no per-item code", "≥ 1.0x"),
             (w["tiny"].get("asyncflow_frames_of_256"), "batch nodes, batch_size=256", "mp_queue_256",
              "mp.Queue chain, 256 a put, no per-item code", ""),
+            (per_item, "per-item nodes", "mp_queue_256_same_nodes",
+             "mp.Queue chain, 256 a put, calling the same nodes", ""),
             (per_item, "per-item nodes", "mp_queue_256_per_item", "mp.Queue chain, 256 a put, a call per item", ""),
             (per_item, "per-item nodes", "mp_queue_256", "mp.Queue chain, 256 a put, no per-item code", ""),
             (per_item, "per-item nodes", "mp_queue_1", "mp.Queue chain, 1 a put", ""),
@@ -404,6 +408,7 @@ def plot(results: dict[str, Any], out: Path) -> list[str]:
             ("asyncflow\nbatch nodes", w["tiny"]["asyncflow"]),
             ("asyncflow\nper-item", w["tiny"].get("asyncflow_per_item")),
             ("mp.Queue\n256/put", b.get("mp_queue_256")),
+            ("mp.Queue 256\n+ same nodes", b.get("mp_queue_256_same_nodes")),
             ("mp.Queue 256\n+ item calls", b.get("mp_queue_256_per_item")),
             ("mp.Queue\n1/put", b.get("mp_queue_1")), ("videoflow", b.get("videoflow")), ("pypeln", b.get("pypeln")),
         ]))
