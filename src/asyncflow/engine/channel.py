@@ -1,6 +1,7 @@
-"""Async channels between processes: socket pairs driven by the event loop.
+"""Async channels between processes, driven by the event loop.
 
-A ``Link`` is one end of a socket pair.  A ``Sender`` writes rows to one or more
+A ``Link`` is one end of a channel: a pair of pipes between two tasks
+(``pipes.PipeEnd``), a socket pair between a task and the parent.  A ``Sender`` writes rows to one or more
 links (round-robin when the next stage runs several tasks) and a ``Receiver``
 reads them back (restoring the order of several upstream tasks, or taking whatever
 arrives first when order does not matter).  Rows travel in micro-batches that are
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import os
 import pickle
 import socket
 from collections import deque
@@ -30,6 +32,7 @@ from typing import Any, cast
 from ..core.constants import STOP_FLOW
 from ..core.options import FlowOptions
 from . import wire
+from .pipes import PipeEnd
 from .shm import SlotPool, SlotReader, dump_frozen, load_frozen
 
 __all__ = ["Block", "BrokenChannelError", "Link", "Receiver", "Sender", "connect"]
@@ -132,11 +135,18 @@ class _Chunk:
 
 
 class Link(asyncio.Protocol):
-    """One end of a socket pair: parses incoming frames, writes outgoing ones."""
+    """One end of a channel: parses incoming frames, writes outgoing ones.
 
-    def __init__(self, name: str) -> None:
+    On a socket pair one transport does both; on a pair of pipes (``pipes.PipeEnd``,
+    between tasks) ``transport`` writes and ``_reader`` reads, this object being the
+    reader's protocol and ``_WriteEnd`` the writer's.
+    """
+
+    def __init__(self, name: str, piped: bool = False) -> None:
         self.name = name
         self.transport: asyncio.Transport | None = None
+        self._piped = piped
+        self._reader: asyncio.BaseTransport | None = None
         self._parser = wire.FrameParser(self._on_frame)
         self.chunks: deque[_Chunk] = deque()  # received frames whose rows are not all taken
         self.queued = 0  # rows received and not yet taken
@@ -156,7 +166,10 @@ class Link(asyncio.Protocol):
 
     # -- protocol callbacks -------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        if self._piped:
+            self._reader = transport
+        else:
+            self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
         self._parser.feed(data)
@@ -234,8 +247,9 @@ class Link(asyncio.Protocol):
 
     def close(self) -> None:
         """Close our end now (idempotent); buffered writes are still flushed."""
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+        for transport in (self.transport, self._reader):
+            if transport is not None and not transport.is_closing():
+                transport.close()
 
     async def wait_closed(self, timeout: float | None = None) -> bool:
         """Wait until the connection is gone; ``False`` if ``timeout`` passed first."""
@@ -250,19 +264,44 @@ class Link(asyncio.Protocol):
 
         Closing a socket whose peer is still writing to it makes the peer's next
         write fail, and the peer's event loop then drops what it had not read yet:
-        so the side that sent its last frame waits for the side that read it.
+        so the side that sent its last frame waits for the side that read it (pipes
+        do not lose what was written, but the same order costs them nothing).
         """
         if self.transport is None:
             return
         if not await self.wait_closed(timeout):
             self.transport.abort()
+            if self._reader is not None:
+                self._reader.close()
 
 
-async def connect(sock: socket.socket, name: str) -> Link:
-    """Wrap an inherited socket in a ``Link`` on the running loop."""
+class _WriteEnd(asyncio.BaseProtocol):
+    """The protocol of a ``Link``'s write pipe: hands the link its transport, reports the end."""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.link.transport = cast(asyncio.Transport, transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # Our write end is closed, or the peer's read end went away: nothing more can
+        # be sent (what the peer wrote to us is still read, up to its end).
+        self.link.eof = True
+        self.link._wake()
+
+
+async def connect(end: socket.socket | PipeEnd, name: str) -> Link:
+    """Wrap an inherited socket, or pair of pipes, in a ``Link`` on the running loop."""
     loop = asyncio.get_running_loop()
-    sock.setblocking(False)
-    _, link = await loop.connect_accepted_socket(lambda: Link(name), sock=sock)
+    if isinstance(end, PipeEnd):
+        read_fd, write_fd = end.detach()
+        link = Link(name, piped=True)
+        await loop.connect_write_pipe(lambda: _WriteEnd(link), os.fdopen(write_fd, "wb", buffering=0))
+        await loop.connect_read_pipe(lambda: link, os.fdopen(read_fd, "rb", buffering=0))
+        return link
+    end.setblocking(False)
+    _, link = await loop.connect_accepted_socket(lambda: Link(name), sock=end)
     return link
 
 

@@ -28,6 +28,7 @@ from ..core.options import FlowOptions
 from .channel import Link, Receiver, Sender, connect
 from .devices import assign_devices, available_gpus
 from .logs import relog
+from .pipes import PipeEnd, pipe_pair
 from .process import TaskProcess, get_context
 from .spec import TaskFailure, TaskSpec, TaskStats
 from .stopping import StopControl
@@ -90,11 +91,11 @@ def _tracker_release() -> None:
 
 def _task_specs(
     stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions
-) -> tuple[list[TaskSpec], list[socket.socket], list[socket.socket], dict[str, socket.socket]]:
-    """Build every task's spec with its sockets.
+) -> tuple[list[TaskSpec], list[socket.socket], list[socket.socket | PipeEnd], dict[str, socket.socket]]:
+    """Build every task's spec with its channels: pipes between tasks, socket pairs to the parent.
 
     Returns the specs, the parent's ends of the control links, the children's ends
-    of every socket (closed in the parent once the children have started), and the
+    of every channel (closed in the parent once the children have started), and the
     parent's ends of the host links of FeedProducer / ResultsConsumer tasks.
     """
     names = [
@@ -105,18 +106,18 @@ def _task_specs(
     gpus = available_gpus(options.gpus) if any(n.device_type == "gpu" for _, n in names) else []
     devices = iter(assign_devices(names, gpus))
     parent_ends: list[socket.socket] = []
-    child_ends: list[socket.socket] = []
+    child_ends: list[socket.socket | PipeEnd] = []
     host_ends: dict[str, socket.socket] = {}
-    # inputs[s][j][i]: socket of worker j of stage s, reading worker i of stage s-1
-    outputs: list[list[list[socket.socket]]] = [[[] for _ in range(st.width)] for st in stages]
-    inputs: list[list[list[socket.socket]]] = [[[] for _ in range(st.width)] for st in stages]
+    # inputs[s][j][i]: pipes of worker j of stage s, reading worker i of stage s-1
+    outputs: list[list[list[PipeEnd]]] = [[[] for _ in range(st.width)] for st in stages]
+    inputs: list[list[list[PipeEnd]]] = [[[] for _ in range(st.width)] for st in stages]
     positional = [True] * (len(stages) + 1)  # positional[s]: is stage s's input positional?
     for s, stage in enumerate(stages):
         positional[s + 1] = stage.width == 1 or (stage.node.ordered and positional[s])
         if s + 1 < len(stages) and stage.out_layout:
             for i in range(stage.width):
                 for j in range(stages[s + 1].width):
-                    a, b = socket.socketpair()
+                    a, b = pipe_pair()
                     outputs[s][i].append(a)
                     inputs[s + 1][j].append(b)
                     child_ends += (a, b)

@@ -11,6 +11,7 @@ from typing import Any
 from ..core.constants import FlowType
 from ..core.graph import Stage
 from ..core.options import FlowOptions
+from .pipes import PipeEnd
 
 __all__ = ["TaskFailure", "TaskSpec", "TaskStats", "describe_failure", "unsendable_error"]
 
@@ -25,9 +26,9 @@ class TaskSpec:
     flow_type: FlowType
     options: FlowOptions
     control: socket.socket
-    inputs: tuple[socket.socket, ...] = ()
+    inputs: tuple[PipeEnd, ...] = ()
     in_positional: bool = True
-    outputs: tuple[socket.socket, ...] = ()
+    outputs: tuple[PipeEnd, ...] = ()
     out_positional: bool = True
     #: CUDA_VISIBLE_DEVICES for this task's process (None: leave it as inherited).
     device: str | None = None
