@@ -1,5 +1,5 @@
 """Shared-memory slots: large numpy arrays cross a process boundary with one copy in
-and one copy out, instead of being pickled through the socket.
+and one copy out, instead of being pickled through the channel.
 
 The sending task owns a ``SlotPool``.  When a row holds an array of at least
 ``THRESHOLD`` bytes, ``dump_frozen`` copies the array into a free slot and pickles

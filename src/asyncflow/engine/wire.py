@@ -1,4 +1,4 @@
-"""The byte format on a socket between two processes: frames of rows and signals.
+"""The byte format on a channel between two processes: frames of rows and signals.
 
 A frame is a 9-byte header (body length ``Q``, kind ``B``) and a body.  A ``DATA``
 body is the number of bytes it stands for (``Q``: its own size plus the shared
