@@ -25,15 +25,17 @@ subclass that overrides only ``process`` of a built-in node that has
 Rows whose inputs are not all there (zip semantics) are left out of the lists.
 The lists handed in are the node's own: it may change or keep them.  The items
 of a returned sequence are fixed when the batch method returns, so they must be
-distinct objects; the sequence itself may be reused on the next call.  With ``on_error="skip"`` a batch that raises is
-run again one row at a time through the per-item method, so that only the
-failing items are dropped; without it the batch's rows are lost with the flow.
+distinct objects; the sequence itself may be reused on the next call.  With
+``on_error="skip"`` a batch that raises is run again one row at a time through
+the per-item method, so that only the failing items are dropped; without it the
+batch's rows are lost with the flow.
 The built-in ``IntProducer``, ``IterableProducer``, ``IdentityProcessor`` and
 ``VoidConsumer`` have them.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections import defaultdict
 from collections.abc import Iterator
@@ -304,11 +306,8 @@ def _set_on_instance(node: Node, name: str) -> bool:
     value = getattr(node, name, _MISSING)
     if value is _MISSING:
         return False
-    for klass in type(node).__mro__:
-        if name in vars(klass):
-            found = vars(klass)[name]
-            break
-    else:
+    found = inspect.getattr_static(type(node), name, _MISSING)
+    if found is _MISSING:
         return True
     get = getattr(type(found), "__get__", None)
     expected = get(found, node, type(node)) if get is not None else found

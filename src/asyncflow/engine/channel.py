@@ -1,12 +1,13 @@
 """Async channels between processes, driven by the event loop.
 
 A ``Link`` is one end of a channel: a pair of pipes between two tasks
-(``pipes.PipeEnd``), a socket pair between a task and the parent.  A ``Sender`` writes rows to one or more
-links (round-robin when the next stage runs several tasks) and a ``Receiver``
-reads them back (restoring the order of several upstream tasks, or taking whatever
-arrives first when order does not matter).  Rows travel in micro-batches that are
-written when full, when the sending task yields to its event loop, or when the
-first row in them has waited ``flush_interval``.
+(``pipes.PipeEnd``), a socket pair between a task and the parent.  A ``Sender``
+writes rows to one or more links (round-robin when the next stage runs several
+tasks) and a ``Receiver`` reads them back (restoring the order of several
+upstream tasks, or taking whatever arrives first when order does not matter).
+Rows travel in micro-batches that are written when full, when the sending task
+yields to its event loop, or when the first row in them has waited
+``flush_interval``.
 
 Flow control is by credit: the receiver returns a ``CREDIT`` frame for what its
 node has taken, and a sender keeps at most ``queue_size`` items (and about
@@ -23,7 +24,6 @@ from __future__ import annotations
 import array
 import asyncio
 import os
-import pickle
 import socket
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -52,11 +52,6 @@ class _Unreadable:
 
 
 _PICKLED = -wire.COLS  # a sender's batch of COLS bodies pickled by the task
-_COLS, _ROWS = wire.COLS, wire.ROWS
-_loads = pickle.loads
-_CREDIT_HEADER = wire.HEADER.pack(wire.CREDIT_BODY.size, wire.CREDIT)
-_pack_credit = wire.CREDIT_BODY.pack
-_HEADER_PACK = wire.HEADER.pack
 
 
 def _rows(cols: Sequence[Sequence[Any]], n: int) -> list[tuple[Any, ...]]:
@@ -97,10 +92,6 @@ class Block:
     def rows(self) -> list[tuple[Any, ...]]:
         """The rows as tuples."""
         return _rows(self.cols, self.n)
-
-    def row(self, k: int) -> tuple[Any, ...]:
-        """Row ``k`` as a tuple."""
-        return tuple(col[k] for col in self.cols)
 
     def part(self, start: int, end: int) -> Block:
         """Rows ``start`` .. ``end - 1``."""
@@ -184,13 +175,13 @@ class Link(asyncio.Protocol):
         self._wake()
 
     def _on_frame(self, kind: int, body: memoryview) -> None:
-        if kind in (_COLS, _ROWS):
+        if kind in (wire.COLS, wire.ROWS):
             try:
-                if kind == _COLS:
-                    n, cols, complete, safe = _loads(body)
+                if kind == wire.COLS:
+                    n, cols, complete, safe = wire.load(body)
                     chunk = _Chunk(cols, None, n, len(body), safe, complete)
                 else:
-                    rows = _loads(body)
+                    rows = wire.load(body)
                     chunk = _Chunk(None, rows, len(rows), len(body), True)
             except Exception as exc:
                 chunk = _Chunk(None, [_Unreadable(exc)], 1, len(body), False)
@@ -242,7 +233,7 @@ class Link(asyncio.Protocol):
         """Tell the sender what our node has taken since the last acknowledgement."""
         if self.taken_items or self.taken_bytes:
             if not self.eof and self.transport is not None and not self.transport.is_closing():
-                self.transport.write(_CREDIT_HEADER + _pack_credit(self.taken_items, self.taken_bytes))
+                self.transport.write(wire.frame(wire.CREDIT, wire.CREDIT_BODY.pack(self.taken_items, self.taken_bytes)))
             self.taken_items = self.taken_bytes = 0
 
     def close(self) -> None:
@@ -483,7 +474,7 @@ class Sender:
                 # Blocks pickled when they were sent (``send_pickled``): a frame each.
                 link.unacked_bytes += sum(len(b) for b in batch)
                 pack = wire.HEADER.pack
-                link.write(b"".join([part for b in batch for part in (pack(len(b), _COLS), b)]))
+                link.write(b"".join([part for b in batch for part in (pack(len(b), wire.COLS), b)]))
                 return
             if kind == wire.COLS:
                 complete = all(block.complete for block in batch)
@@ -635,20 +626,17 @@ class Sender:
                 break
             self._write(0)
             await self._waiter.wait()
+        link.unacked_items += n
+        self._pos += n * self._step
+        self.sent += n
         if n >= self._batch_size and not self._batches[0]:
-            link.unacked_items += n
             link.unacked_bytes += len(body)
-            self._pos += n * self._step
-            self.sent += n
-            link.write(_HEADER_PACK(len(body), _COLS) + body)
+            link.write(wire.frame(wire.COLS, body))
             return
         batch = self._open_batch(0, _PICKLED)
         batch.append(body)
         self._batch_items[0] += n
         self._batch_bytes[0] += len(body)
-        link.unacked_items += n
-        self._pos += n * self._step
-        self.sent += n
         if self._batch_items[0] >= self._batch_size or self._batch_bytes[0] >= self._BATCH_BYTES:
             self._write(0)
         self._after_assign()

@@ -99,8 +99,8 @@ class TaskRunner:
         self._extra_bytes = 0
         self._batch_started = 0.0
         self._chunk = 1  # rows between two looks at the clock
-        self._batch_size = spec.options.batch_size
-        self._quarter_interval = spec.options.flush_interval / 4
+        self._batch_size = spec.options.batch_size  # read once a chunk (``_timed``)
+        self._flush_interval = spec.options.flush_interval
         self._producing = False
         self._build = compile_build(spec.stage.out_sources)
         self._passed_on = sorted({s for s in spec.stage.out_sources if s >= 0})  # input slots sent on as they are
@@ -410,10 +410,11 @@ class TaskRunner:
         stats.busy_seconds += elapsed
         if ran:
             self.samples.append(elapsed / ran)
-        if elapsed < self._quarter_interval:
+        interval = self._flush_interval
+        if elapsed < interval / 4:
             if rows >= self._chunk:
                 self._chunk = min(2 * self._chunk, self._batch_size)
-        elif elapsed > 2 * self._quarter_interval and self._chunk > 1:
+        elif elapsed > interval / 2 and self._chunk > 1:
             self._chunk //= 2
 
     async def _next_block(self, limit: int) -> Block | None:
