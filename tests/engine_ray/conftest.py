@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import psutil
 import pytest
+
+from tests.helpers_processes import describe, no_process_left
 
 ray = pytest.importorskip("ray")
 
@@ -14,13 +15,6 @@ ray = pytest.importorskip("ray")
 _RAY_MARKS = ("raylet", "gcs_server", "/ray/", "ray::")
 #: The process title of a flow's actor: none may outlive the flow that started it.
 ACTOR_MARK = "TaskRunnerActor"
-
-
-def describe(process: psutil.Process) -> str:
-    try:
-        return f"{process.name()} {' '.join(process.cmdline())}"
-    except psutil.Error:
-        return ""
 
 
 def is_ray_daemon(process: psutil.Process) -> bool:
@@ -37,25 +31,7 @@ def no_process_left_behind() -> Iterator[None]:
 
     A flow's actors are not excused: they must be gone once ``run()`` has returned.
     """
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
-    yield
-    deadline = time.monotonic() + 3.0
-    left: list[psutil.Process] = []
-    while time.monotonic() < deadline:
-        left = [
-            p for p in psutil.Process().children(recursive=True) if p.pid not in before and not is_ray_daemon(p)
-        ]
-        if not left:
-            break
-        time.sleep(0.05)
-    if left:
-        described = [f"{p.pid} {describe(p)[:120]}" for p in left]
-        for p in left:
-            try:
-                p.kill()
-            except psutil.Error:
-                pass
-        pytest.fail("the test left processes behind:\n" + "\n".join(described))
+    yield from no_process_left(excused=is_ray_daemon)
 
 
 @pytest.fixture(scope="session")
