@@ -1,7 +1,7 @@
 """``Flow``: the facade a user builds, runs and stops.
 
-``Flow(producers, consumers)`` checks the graph at once; ``await flow.run()``
-linearizes it and hands it to the engine, which runs each task in its own
+``Flow(producers, consumers)`` checks the graph at once and routes its rows
+(``core.graph.route``); ``await flow.run()`` hands the stages to the engine, which runs each task in its own
 process.  ``flow.stop()`` may be called from any coroutine, thread or signal
 handler.
 """
@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from .constants import STOP_FLOW, FlowType
-from .graph import Stage, check_graph, linearize
+from .graph import Stage, check_graph, linearize, route
 from .host import ResultsConsumer
 from .node import ConsumerNode, Node, ProducerNode
 from .options import FlowOptions, parse_options
@@ -23,6 +23,12 @@ from .options import FlowOptions, parse_options
 __all__ = ["Flow"]
 
 log = logging.getLogger("asyncflow")
+
+_DROP_WORDS = {
+    "full": "replaced by newer items while it was busy",
+    "stale": "older than max_age",
+    "order": "finished after a newer item had gone on",
+}
 
 
 async def _discard(receiver: Any) -> None:
@@ -59,9 +65,10 @@ class Flow:
         flow_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.flow_type = _flow_type(flow_type)
-        self.options: FlowOptions = parse_options(flow_options)
+        self.options: FlowOptions = parse_options(flow_options, realtime=self.flow_type is FlowType.REALTIME)
         self.graph = check_graph(producers, consumers)
-        self.stages: tuple[Stage, ...] = linearize(self.graph)
+        # Local tasks follow the graph's branches; Ray's run the plain chain (docs/ray.md).
+        self.stages: tuple[Stage, ...] = linearize(self.graph) if self.options.engine == "ray" else route(self.graph)
         self._lock = threading.Lock()
         self._running = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -193,9 +200,15 @@ class Flow:
         return dict(self._stats)
 
     def _report_drops(self) -> None:
+        charged: dict[str, dict[str, int]] = {}
+        for stats in self._stats.values():
+            for node, causes in getattr(stats, "drops", {}).items():
+                for cause, count in causes.items():
+                    charged.setdefault(node, {})[cause] = charged.get(node, {}).get(cause, 0) + count
+        for node, causes in charged.items():
+            said = ", ".join(f"{count} {_DROP_WORDS.get(cause, cause)}" for cause, count in causes.items())
+            log.info("%s dropped %d items: %s", node, sum(causes.values()), said)
         for name, stats in self._stats.items():
-            if stats.dropped:
-                log.warning("%s dropped %d items (REALTIME: its downstream queue was full)", name, stats.dropped)
             if stats.skipped:
                 log.warning("%s skipped %d items that raised (on_error='skip')", name, stats.skipped)
 

@@ -1,12 +1,31 @@
-"""Graph checks, topological sort and linearization.
+"""Graph checks, topological sort, and the routes rows take between tasks.
 
 ``check_graph`` turns the user's producer and consumer lists into a ``Graph``: the
-nodes in run order, or a ``GraphError`` that names what is wrong.  ``linearize``
-turns that order into a chain of ``Stage`` s: each stage runs one node and hands
-the next stage a *row*, a tuple holding the values that a later stage still reads
+nodes in run order, or a ``GraphError`` that names what is wrong.  ``route``
+turns that order into ``Stage`` s: each stage runs one node and hands the stages
+after it a *row*, a tuple holding the values that a later stage still reads
 (``ABSENT`` where a value does not exist for this row, e.g. a producer that has
 already ended).  A node runs on a row only when all its inputs are present, which
 gives several producers their zip semantics.
+
+Rows follow the graph's edges where it branches, and a chain where values must
+meet again:
+
+- Parts of the graph with no node in common are routed apart (each its own tree
+  of stages): they never wait on, drop for or reorder each other.
+- Along a chain, after each stage the nodes still to run are grouped by the
+  edges between them.  When they fall into several groups, the stream splits
+  there (a *tee*): each group gets its own copy of the rows, carrying only the
+  columns that group reads, and runs as a chain of its own (split again further
+  on as needed).  So a fan-out's branches keep their own pace, and an
+  ``ordered=False`` node reorders only the rows of its own group.
+- Nodes whose inputs come from several branches (a diamond, a join of two
+  producers) stay in one chain: the row carries every value until the node that
+  reads them together, so their pairs stay right whatever each stage does to a
+  row (skip it, drop it, reorder it).
+
+``linearize`` is the plain chain (every row visits every stage), which the Ray
+engine runs.
 """
 
 from __future__ import annotations
@@ -22,7 +41,7 @@ from dataclasses import dataclass
 from .errors import GraphError
 from .node import ConsumerNode, Node, ProducerNode, check_settings
 
-__all__ = ["ABSENT", "Absent", "Graph", "Stage", "check_graph", "find_unpicklable", "linearize"]
+__all__ = ["ABSENT", "Absent", "Graph", "Stage", "check_graph", "find_unpicklable", "linearize", "route"]
 
 
 class Absent(enum.Enum):
@@ -49,12 +68,15 @@ class Graph:
 
 @dataclass(frozen=True)
 class Stage:
-    """One link of the linearized chain: a node and the row layouts around it.
+    """One node's place on the rows' route, and the row layouts around it.
 
     ``in_layout`` / ``out_layout`` list the positions (in ``Graph.order``) of the
     nodes whose values the incoming / outgoing row carries.  ``parent_slots``
     locates the node's inputs in the incoming row; ``out_sources`` builds the
     outgoing row: an index into the incoming row, or ``-1`` for this node's value.
+    ``source`` is the stage whose rows this one receives (``-1``: none);
+    ``targets`` the stages that receive this one's rows, each with the columns of
+    the outgoing row it gets (all of them along a chain, fewer after a split).
     """
 
     index: int
@@ -63,6 +85,8 @@ class Stage:
     out_layout: tuple[int, ...]
     parent_slots: tuple[int, ...]
     out_sources: tuple[int, ...]
+    source: int = -1
+    targets: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
     def width(self) -> int:
@@ -259,6 +283,86 @@ def linearize(graph: Graph) -> tuple[Stage, ...]:
         out_layout = tuple(k for k in range(i + 1) if last_use[k] > i)
         parent_slots = tuple(in_layout.index(pos[id(p)]) for p in node.parents)
         out_sources = tuple(-1 if k == i else in_layout.index(k) for k in out_layout)
-        stages.append(Stage(i, node, in_layout, out_layout, parent_slots, out_sources))
+        targets = ((i + 1, tuple(range(len(out_layout)))),) if i + 1 < len(order) and out_layout else ()
+        stages.append(Stage(i, node, in_layout, out_layout, parent_slots, out_sources, i - 1, targets))
         in_layout = out_layout
     return tuple(stages)
+
+
+def route(graph: Graph) -> tuple[Stage, ...]:
+    """The stages of ``graph``, rows split where the graph branches for good (see the module doc).
+
+    Stages are listed so that a stage's source comes before it; a graph that is
+    one chain gives the same stages as ``linearize``.
+    """
+    order = graph.order
+    pos = {id(node): i for i, node in enumerate(order)}
+    parents = [[pos[id(p)] for p in node.parents] for node in order]
+    stages: list[Stage] = []
+
+    def groups(members: list[int]) -> list[list[int]]:
+        """``members`` (positions, in run order) split into the groups that edges among them connect."""
+        inside = set(members)
+        root = {m: m for m in members}
+
+        def find(m: int) -> int:
+            while root[m] != m:
+                root[m] = root[root[m]]
+                m = root[m]
+            return m
+
+        for m in members:
+            for p in parents[m]:
+                if p in inside:
+                    root[find(m)] = find(p)
+        found: dict[int, list[int]] = {}
+        for m in members:
+            found.setdefault(find(m), []).append(m)
+        return list(found.values())
+
+    def chain(members: list[int], in_layout: tuple[int, ...], source: int) -> int:
+        """Add the stages of one group; return the index of its first stage."""
+        first = len(stages)
+        layout, prev = in_layout, source
+        remaining = list(members)
+        while remaining:
+            if len(stages) > first:  # one stage of this group run: may the rest split?
+                parts = groups(remaining)
+                if len(parts) > 1:
+                    splits: list[tuple[int, tuple[int, ...]]] = []
+                    for part in parts:
+                        read = {p for m in part for p in parents[m]}
+                        sub_layout = tuple(k for k in layout if k in read)
+                        start = chain(part, sub_layout, prev)
+                        splits.append((start, tuple(layout.index(k) for k in sub_layout)))
+                    _set_targets(stages, prev, tuple(splits))
+                    return first
+            i = remaining.pop(0)
+            read = {p for m in remaining for p in parents[m]}
+            out_layout = tuple(sorted(k for k in {*layout, i} if k in read))
+            parent_slots = tuple(layout.index(p) for p in parents[i])
+            out_sources = tuple(-1 if k == i else layout.index(k) for k in out_layout)
+            index = len(stages)
+            stages.append(Stage(index, order[i], layout, out_layout, parent_slots, out_sources, prev))
+            if prev >= 0 and index != first:
+                _set_targets(stages, prev, ((index, tuple(range(len(layout)))),))
+            layout, prev = out_layout, index
+        return first
+
+    for part in groups(list(range(len(order)))):
+        chain(part, (), -1)
+    return tuple(stages)
+
+
+def _set_targets(stages: list[Stage], index: int, targets: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
+    stage = stages[index]
+    stages[index] = Stage(
+        stage.index,
+        stage.node,
+        stage.in_layout,
+        stage.out_layout,
+        stage.parent_slots,
+        stage.out_sources,
+        stage.source,
+        targets,
+    )

@@ -17,14 +17,24 @@ _ENGINES = ("local", "ray")
 class FlowOptions:
     """Every key that ``flow_options`` accepts, with its default.
 
-    - ``queue_size`` (1024): items in flight on one channel (sent and not yet taken by
-      the receiving task).  What is in flight on one hop is at most ``queue_size``
+    - ``queue_size`` (``BATCH``: 1024; ``REALTIME``: 1): items in flight on one channel
+      (sent and not yet taken by the receiving task).  In ``REALTIME`` it is also the
+      leaky queue's length: the sender keeps at most that many unsent items, dropping
+      the oldest for a newer one, and the receiving task asks for the next item only
+      once its node is free, so a node always starts on the newest item.  A bigger
+      ``queue_size`` there drops less but lets items wait: an item's age grows by
+      up to ``queue_size`` item periods per hop.  What is in flight on one hop is at most ``queue_size``
       plus the batch each side holds in hand (``queue_size + 2 * batch_size``),
       whatever the item size; the whole flow holds that times the hops.
-    - ``batch_size`` (512, at most ``queue_size``): the most items one frame carries
+    - ``batch_size`` (``BATCH``: 512, at most ``queue_size``; ``REALTIME``: 1, so that
+      nothing waits to fill a frame): the most items one frame carries
       between two processes, and the most a task takes in at once.  Frames are sent
       when full, when the sending task is idle, or when ``flush_interval`` has passed
       since the first item in them.
+    - ``max_age`` (``None``): seconds; an item already older than that (counted from
+      when its producer emitted it) when a node would start on it is dropped before
+      the work and counted as ``"stale"``.  Load shedding for live sources, in either
+      flow type (in ``BATCH`` it drops too: a user who sets it asks for that).
     - ``flush_interval`` (0.001 s): the longest an item waits in a partly filled frame.
     - ``max_bytes_in_flight`` (64 MiB): a byte budget per channel on top of
       ``queue_size``, so large items do not multiply memory (one frame is always
@@ -61,6 +71,7 @@ class FlowOptions:
     ray_address: str | None = None
     gpus: tuple[str, ...] | None = None
     progress: bool = False
+    max_age: float | None = None
 
 
 def _int(key: str, value: Any, minimum: int) -> int:
@@ -99,10 +110,15 @@ def _level(value: Any) -> int | None:
     raise ValueError(f"flow_options['log_level'] must be a logging level (int or name), got {value!r}")
 
 
-def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
-    """Validate ``flow_options`` and fill in defaults; unknown keys are an error."""
+#: ``REALTIME``'s defaults: a leaky queue of one item per hop, frames of one item.
+REALTIME_QUEUE_SIZE = 1
+REALTIME_BATCH_SIZE = 1
+
+
+def parse_options(options: Mapping[str, Any] | None, *, realtime: bool = False) -> FlowOptions:
+    """Validate ``flow_options`` and fill in defaults (``realtime``: REALTIME's); unknown keys are an error."""
     if options is None:
-        return FlowOptions()
+        options = {}
     if not isinstance(options, Mapping):
         raise TypeError(f"flow_options must be a dict, got {type(options).__name__}")
     known = {f.name for f in fields(FlowOptions)}
@@ -111,8 +127,10 @@ def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
             raise ValueError(
                 f"flow_options: unknown key {key!r}; known keys: {', '.join(sorted(known))}"
             )
-    queue_size = _int("queue_size", options.get("queue_size", FlowOptions.queue_size), 1)
-    default_batch = min(FlowOptions.batch_size, max(1, queue_size // 2))
+    queue_size = _int(
+        "queue_size", options.get("queue_size", REALTIME_QUEUE_SIZE if realtime else FlowOptions.queue_size), 1
+    )
+    default_batch = REALTIME_BATCH_SIZE if realtime else min(FlowOptions.batch_size, max(1, queue_size // 2))
     batch_size = _int("batch_size", options.get("batch_size", default_batch), 1)
     if batch_size > queue_size:
         raise ValueError(
@@ -132,7 +150,16 @@ def parse_options(options: Mapping[str, Any] | None) -> FlowOptions:
         ray_address=_address(options.get("ray_address")),
         gpus=_gpus(options.get("gpus")),
         progress=_bool("progress", options.get("progress", False)),
+        max_age=_max_age(options.get("max_age")),
     )
+
+
+def _max_age(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"flow_options['max_age'] must be a number of seconds > 0 (or None), got {value!r}")
+    return float(value)
 
 
 def _bool(key: str, value: Any) -> bool:

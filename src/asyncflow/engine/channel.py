@@ -12,7 +12,15 @@ yields to its event loop, or when the first row in them has waited
 Flow control is by credit: the receiver returns a ``CREDIT`` frame for what its
 node has taken, and a sender keeps at most ``queue_size`` items (and about
 ``max_bytes_in_flight`` bytes) unacknowledged per link.  In ``BATCH`` a sender then
-waits; in ``REALTIME`` it drops its oldest unsent row and counts the drop.
+waits.  In ``REALTIME`` a sender is a leaky queue: it keeps at most ``queue_size``
+unsent rows, dropping the oldest for a newer one (charged to the receiving node
+as ``"full"``), hands a row to any link that has credit (a free worker of an
+``nb_tasks`` stage takes the newest row, not the next in a rotation), and the
+receiver acknowledges a row only when its node asks for the next one, so what a
+node gets when it becomes free is the newest row, not one that waited while it
+worked.  A receiver reading the workers of an ordered ``nb_tasks`` stage in
+``REALTIME`` drops a row born before one it has already passed on (``"order"``):
+output keeps capture order.
 
 ``STOP_FLOW`` is a frame of its own, written behind the last row.  A link that
 ends without it (the peer process died) ends the stream too, and says so in
@@ -71,23 +79,34 @@ class Block:
     ``ABSENT`` (known without looking; ``False`` means "maybe").
     """
 
-    __slots__ = ("cols", "complete", "n", "nbytes", "safe")
+    __slots__ = ("born", "cols", "complete", "n", "nbytes", "newest", "safe")
 
     def __init__(
-        self, cols: tuple[Sequence[Any], ...], n: int, nbytes: int, safe: bool, complete: bool = False
+        self,
+        cols: tuple[Sequence[Any], ...],
+        n: int,
+        nbytes: int,
+        safe: bool,
+        complete: bool = False,
+        born: float = 0.0,
+        newest: float = 0.0,
     ) -> None:
         self.cols = cols
         self.n = n
         self.nbytes = nbytes
         self.safe = safe
         self.complete = complete
+        self.born = born  # when the oldest row was born (``wire``; 0.0: unknown)
+        self.newest = newest  # when the youngest row was born
 
     @classmethod
-    def from_rows(cls, rows: list[Any], safe: bool, nbytes: int = -1) -> Block:
+    def from_rows(
+        cls, rows: list[Any], safe: bool, nbytes: int = -1, born: float = 0.0, newest: float = 0.0
+    ) -> Block:
         """The block of these row tuples."""
         if nbytes < 0:
             nbytes = 16 * len(rows) * (len(rows[0]) + 1) if rows else 0
-        return cls(tuple(zip(*rows, strict=True)), len(rows), nbytes, safe)
+        return cls(tuple(zip(*rows, strict=True)), len(rows), nbytes, safe, False, born, newest)
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The rows as tuples."""
@@ -99,18 +118,40 @@ class Block:
             return self
         n = end - start
         return Block(
-            tuple(col[start:end] for col in self.cols), n, self.nbytes * n // max(self.n, 1), self.safe, self.complete
+            tuple(col[start:end] for col in self.cols),
+            n,
+            self.nbytes * n // max(self.n, 1),
+            self.safe,
+            self.complete,
+            self.born,
+            self.newest,
+        )
+
+    def project(self, columns: tuple[int, ...]) -> Block:
+        """The same rows with only ``columns`` (for one branch after a split)."""
+        return Block(
+            tuple(self.cols[j] for j in columns), self.n, self.nbytes, self.safe, self.complete, self.born, self.newest
         )
 
 
 class _Chunk:
     """A received frame's rows: as columns (``COLS``), or a list of rows / pickled rows."""
 
-    __slots__ = ("cols", "complete", "n", "nbytes", "pos", "rows", "safe")
+    __slots__ = ("born", "cols", "complete", "n", "nbytes", "newest", "pos", "rows", "safe")
 
     def __init__(
-        self, cols: Any, rows: list[Any] | None, n: int, nbytes: int, safe: bool, complete: bool = False
+        self,
+        cols: Any,
+        rows: list[Any] | None,
+        n: int,
+        nbytes: int,
+        safe: bool,
+        complete: bool = False,
+        born: float = 0.0,
+        newest: float = 0.0,
     ) -> None:
+        self.born = born
+        self.newest = newest
         self.complete = complete  # no ABSENT in it (COLS frames say so)
         self.cols = cols
         self.rows = rows
@@ -178,18 +219,18 @@ class Link(asyncio.Protocol):
         if kind in (wire.COLS, wire.ROWS):
             try:
                 if kind == wire.COLS:
-                    n, cols, complete, safe = wire.load(body)
-                    chunk = _Chunk(cols, None, n, len(body), safe, complete)
+                    n, cols, complete, safe, born, newest = wire.load(body)
+                    chunk = _Chunk(cols, None, n, len(body), safe, complete, born, newest)
                 else:
-                    rows = wire.load(body)
-                    chunk = _Chunk(None, rows, len(rows), len(body), True)
+                    born, newest, rows = wire.load(body)
+                    chunk = _Chunk(None, rows, len(rows), len(body), True, False, born, newest)
             except Exception as exc:
                 chunk = _Chunk(None, [_Unreadable(exc)], 1, len(body), False)
             self.chunks.append(chunk)
             self.queued += chunk.n
         elif kind == wire.DATA:
-            declared, rows = wire.split_rows(body)
-            self.chunks.append(_Chunk(None, rows, len(rows), declared, False))
+            declared, born, newest, rows = wire.split_rows(body)
+            self.chunks.append(_Chunk(None, rows, len(rows), declared, False, False, born, newest))
             self.queued += len(rows)
         elif kind == wire.RELEASE:
             if self.on_release is not None:
@@ -325,12 +366,14 @@ class Frozen:
     bytes it stands for (its pickle plus those arrays), which flow control counts.
     """
 
-    __slots__ = ("data", "size", "slots")
+    __slots__ = ("data", "parts", "size", "slots")
 
-    def __init__(self, data: bytes, slots: list[int], size: int) -> None:
+    def __init__(self, data: bytes, slots: list[int], size: int, parts: list[Any] | None = None) -> None:
         self.data = data
         self.slots = slots
         self.size = size
+        #: After a split (``tee.Tee``): the row as each branch gets it (a tuple or a ``Frozen``).
+        self.parts = parts
 
 
 class Sender:
@@ -360,8 +403,10 @@ class Sender:
         realtime: bool = False,
         first: int = 0,
         step: int = 1,
+        target: str = "",
     ) -> None:
         self._links = links
+        self.target = target  # the node this sender feeds: REALTIME drops are charged to it
         self._queue_size = queue_size
         self._batch_size = batch_size
         self._flush_interval = flush_interval
@@ -375,7 +420,11 @@ class Sender:
         self._batch_items = [0] * n
         self._batch_bytes = [0] * n
         self._started = [0.0] * n
-        self._pending: deque[tuple[Any, int, int, list[int]]] = deque()  # REALTIME: rows not yet sent
+        self._born = [0.0] * n  # birth times of batch i: oldest (0.0: none known) and youngest row
+        self._newest = [0.0] * n
+        self._rr = 0  # REALTIME: the next link to offer a row to
+        # REALTIME: rows not yet sent: (data, size, kind, slots, born, newest)
+        self._pending: deque[tuple[Any, int, int, list[int], float, float]] = deque()
         self._waiter = _Waiter()
         self._loop = asyncio.get_running_loop()
         self._flush_scheduled = False
@@ -434,11 +483,23 @@ class Sender:
         if not batch:
             self._started[index] = self._loop.time()
             self._kinds[index] = kind
+            self._born[index] = self._newest[index] = 0.0
         return batch
 
-    def _assign(self, index: int, entry: Any, size: int, kind: int) -> None:
+    def _note_born(self, index: int, born: float, newest: float) -> None:
+        """Fold a row's (or block's) birth times into batch ``index``'s."""
+        if born:
+            old = self._born[index]
+            if not old or born < old:
+                self._born[index] = born
+            if newest > self._newest[index]:
+                self._newest[index] = newest
+
+    def _assign(self, index: int, entry: Any, size: int, kind: int, born: float, newest: float) -> None:
         batch = self._open_batch(index, kind)
         batch.append(entry)
+        if born:
+            self._note_born(index, born, newest)
         self._batch_items[index] += 1
         self._batch_bytes[index] += size
         self._links[index].unacked_items += 1
@@ -479,27 +540,31 @@ class Sender:
             if kind == wire.COLS:
                 complete = all(block.complete for block in batch)
                 safe = all(block.safe for block in batch)
+                born, newest = self._born[index], self._newest[index]
                 if len(batch) == 1:
-                    body = wire.dump_row((batch[0].n, batch[0].cols, complete, safe))
+                    body = wire.dump_row((batch[0].n, batch[0].cols, complete, safe, born, newest))
                 else:
                     cols: list[list[Any]] = [[] for _ in batch[0].cols]
                     for block in batch:
                         for col, part in zip(cols, block.cols, strict=True):
                             col.extend(part)
-                    body = wire.dump_row((sum(block.n for block in batch), cols, complete, safe))
+                    body = wire.dump_row((sum(block.n for block in batch), cols, complete, safe, born, newest))
             else:
-                body = wire.dump_row(batch)
+                body = wire.dump_row((self._born[index], self._newest[index], batch))
             link.unacked_bytes += len(body)
             if len(body) < 65536:
                 link.write(wire.HEADER.pack(len(body), kind) + body)
             else:
                 link.write_parts([wire.HEADER.pack(len(body), kind), body])
             return
-        size = 8 + sum(len(b) for b in batch) + 8 * len(batch)
+        size = wire.DATA_HEAD.size + sum(len(b) for b in batch) + 8 * len(batch)
         declared = max(size, batch_bytes)  # with the shared memory its rows point to
         link.unacked_bytes += declared
         pack = wire.ROW_LEN.pack
-        parts: list[bytes] = [wire.HEADER.pack(size, wire.DATA), pack(declared)]
+        parts: list[bytes] = [
+            wire.HEADER.pack(size, wire.DATA),
+            wire.DATA_HEAD.pack(declared, self._born[index], self._newest[index]),
+        ]
         for data in batch:
             parts.append(pack(len(data)))
             parts.append(data)
@@ -521,17 +586,22 @@ class Sender:
             self._write(index)
 
     def _pump(self) -> None:
-        """REALTIME: hand unsent rows to links that have credit."""
+        """REALTIME: hand unsent rows, oldest first, to whichever links have credit."""
         pending = self._pending
         links = self._links
+        nlinks = len(links)
         while pending:
-            index = self._pos % len(links)
-            if links[index].eof:
-                raise BrokenChannelError(f"link {links[index].name} is closed")
-            if not self._has_credit(links[index]):
+            for i in range(nlinks):
+                index = (self._rr + i) % nlinks
+                if links[index].eof:
+                    raise BrokenChannelError(f"link {links[index].name} is closed")
+                if self._has_credit(links[index]):
+                    break
+            else:
                 break
-            data, size, kind, _ = pending.popleft()
-            self._assign(index, data, size, kind)
+            self._rr = (index + 1) % nlinks
+            data, size, kind, _, born, newest = pending.popleft()
+            self._assign(index, data, size, kind, born, newest)
         self._after_assign()
 
     def freeze(self, row: tuple[Any, ...]) -> Any:
@@ -546,9 +616,9 @@ class Sender:
         data, slots, shared = dump_frozen(row, self.pool)
         return Frozen(data, slots, len(data) + shared)
 
-    async def send(self, row: tuple[Any, ...]) -> None:
+    async def send(self, row: tuple[Any, ...], born: float = 0.0) -> None:
         """Send one row (see ``send_many``)."""
-        await self.send_many([self.freeze(row)])
+        await self.send_many([self.freeze(row)], born, born)
 
     async def send_block(self, block: Block) -> None:
         """Send a block of immutable rows (``block.safe``), in order, as ``send_many`` would.
@@ -557,7 +627,7 @@ class Sender:
         as a block of its own: every ``len(links)``-th row, taken by slicing columns.
         """
         if self._realtime:
-            await self.send_many(block.rows())
+            await self.send_many(block.rows(), block.born, block.newest)
             return
         nlinks = len(self._links)
         if nlinks == 1:
@@ -568,7 +638,7 @@ class Sender:
         # step and nlinks share no factor (always, in practice: step is 1 here).
         owner = [(self._pos + r * self._step) % nlinks for r in range(nlinks)]
         if len(set(owner)) != nlinks:
-            await self.send_many(block.rows())
+            await self.send_many(block.rows(), block.born, block.newest)
             return
         pos = self._pos
         for r, index in enumerate(owner):
@@ -580,6 +650,8 @@ class Sender:
                     block.nbytes * count // max(block.n, 1),
                     block.safe,
                     block.complete,
+                    block.born,
+                    block.newest,
                 )
                 await self._send_block_to(index, part)
         self._pos = pos + block.n * self._step
@@ -601,6 +673,7 @@ class Sender:
             take = min(room, n - start, self._batch_size - self._batch_items[index])
             part = block.part(start, start + take)
             batch.append(part)
+            self._note_born(index, block.born, block.newest)
             self._batch_items[index] += take
             self._batch_bytes[index] += part.nbytes
             link.unacked_items += take
@@ -641,8 +714,8 @@ class Sender:
             self._write(0)
         self._after_assign()
 
-    async def send_many(self, entries: list[Any]) -> None:
-        """Send frozen rows (see ``freeze``) in order.
+    async def send_many(self, entries: list[Any], born: float = 0.0, newest: float = 0.0) -> None:
+        """Send frozen rows (see ``freeze``) in order; ``born`` / ``newest``: their birth times.
 
         In BATCH wait for room; in REALTIME drop the oldest unsent rows when full.
         """
@@ -651,9 +724,9 @@ class Sender:
             pending = self._pending
             for entry in entries:
                 if type(entry) is Frozen:
-                    pending.append((entry.data, entry.size, wire.DATA, entry.slots))
+                    pending.append((entry.data, entry.size, wire.DATA, entry.slots, born, newest))
                 else:
-                    pending.append((entry, immutable_size(entry), wire.ROWS, []))
+                    pending.append((entry, immutable_size(entry), wire.ROWS, [], born, newest))
             while len(pending) > self._queue_size:
                 self.pool.release(pending.popleft()[3])
                 self.dropped += 1
@@ -681,7 +754,7 @@ class Sender:
                     await self._waiter.wait()
             if link.eof:
                 raise BrokenChannelError(f"link {link.name} is closed")
-            self._assign(index, data, size, kind)
+            self._assign(index, data, size, kind, born, newest)
         self._after_assign()
 
     async def send_stop(self) -> None:
@@ -712,6 +785,12 @@ class Receiver:
     With ``positional=True`` row ``k`` (counting from ``first`` in steps of ``step``)
     is taken from link ``k % len(links)``, which restores the order in which the
     previous stage received its rows.  Otherwise rows are taken as they arrive.
+
+    ``pull`` (REALTIME): rows are acknowledged when the task asks for more, not
+    when it takes them, so the sender hands over a new row only once the node is
+    free (and then the newest).  ``order_of`` (REALTIME, after the workers of an
+    ordered ``nb_tasks`` node): a frame born before one already passed on is
+    dropped and counted in ``order_dropped`` (charged to that node).
     """
 
     def __init__(
@@ -723,8 +802,16 @@ class Receiver:
         positional: bool = True,
         first: int = 0,
         step: int = 1,
+        pull: bool = False,
+        order_of: str | None = None,
     ) -> None:
         self._links = links
+        self._pull = pull
+        self.order_of = order_of
+        self.order_dropped = 0
+        self._passed_newest = 0.0  # order_of: the youngest birth time passed on so far
+        self._took_born = 0.0  # birth times of the rows taken one by one into the current block
+        self._took_newest = 0.0
         self._positional = positional and len(links) > 1
         self._pos = first
         self._step = step
@@ -784,16 +871,48 @@ class Receiver:
             link.chunks.popleft()
             link.taken_bytes += chunk.nbytes
         link.taken_items += k
+        if self._pull:
+            return  # acknowledged when the task asks for more (``_ask``)
         if link.taken_items >= self._ack_items or link.taken_bytes >= self._ack_bytes:
             link.acknowledge()
+
+    def _ask(self) -> None:
+        """REALTIME: the node is free: let the senders send again."""
+        for link in self._links:
+            if link.taken_items or link.taken_bytes:
+                link.acknowledge()
 
     def _take(self, link: Link) -> Any:
         chunk = link.chunks[0]
         row = chunk.row_list()[chunk.pos]
         if not chunk.safe:
             self._unsafe_taken = True
+        born = chunk.born
+        if born:
+            if not self._took_born or born < self._took_born:
+                self._took_born = born
+            if chunk.newest > self._took_newest:
+                self._took_newest = chunk.newest
         self._taken(link, chunk, 1)
         return self._thaw(link, row)
+
+    def _out_of_order(self, link: Link) -> bool:
+        """``order_of``: drop ``link``'s first frame if it was born before a row already passed on."""
+        chunk = link.chunks[0]
+        if not chunk.born or chunk.born > self._passed_newest:
+            if chunk.newest > self._passed_newest:
+                self._passed_newest = chunk.newest
+            return False
+        k = chunk.n - chunk.pos
+        if not chunk.safe:
+            for row in chunk.row_list()[chunk.pos :]:
+                try:
+                    self._thaw(link, row)  # unpickled and let go: its shared-memory slots go back
+                except Exception:
+                    pass
+        self._taken(link, chunk, k)
+        self.order_dropped += k
+        return True
 
     def _thaw(self, link: Link, row: Any) -> Any:
         """A row as the node may see it: unpickled if it came pickled; raises if it could not be read."""
@@ -821,6 +940,8 @@ class Receiver:
         for i in range(n):
             link = links[(self._rr + i) % n]
             if link.queued:
+                if self.order_of is not None and link.chunks[0].pos == 0 and self._out_of_order(link):
+                    return self.recv_nowait()
                 self._rr = (self._rr + i + 1) % n
                 return self._take(link)
         if all(link.stopped or link.eof for link in links):
@@ -833,6 +954,8 @@ class Receiver:
     def take_block(self, limit: int) -> Block | None:
         """Up to ``limit`` rows that are here now (``n == 0``: none yet); ``None`` once the stream has ended."""
         self.send_releases()
+        if self._pull:
+            self._ask()
         if not self._positional and len(self._links) == 1:
             link = self._links[0]
             if link.queued:
@@ -844,6 +967,7 @@ class Receiver:
             if block is not None:
                 return block
         self._unsafe_taken = False
+        self._took_born = self._took_newest = 0.0
         rows: list[Any] = []
         while len(rows) < limit:
             item = self.recv_nowait()
@@ -854,7 +978,7 @@ class Receiver:
                     return None
                 break
             rows.append(item)
-        return Block.from_rows(rows, not self._unsafe_taken)
+        return Block.from_rows(rows, not self._unsafe_taken, -1, self._took_born, self._took_newest)
 
     def _take_interleaved(self, limit: int) -> Block | None:
         """In order, rows from several links that each hold a block of columns, interleaved by slicing.
@@ -892,10 +1016,13 @@ class Receiver:
             nbytes += chunk.nbytes * m // max(chunk.n, 1)
         complete = all(chunk.complete for chunk in chunks)
         safe = all(chunk.safe for chunk in chunks)
+        borns = [chunk.born for chunk in chunks if chunk.born]
+        born = min(borns) if borns else 0.0
+        newest = max(chunk.newest for chunk in chunks)
         for link, chunk in zip(links, chunks, strict=True):
             self._taken(link, chunk, m)
         self._pos += total
-        return Block(tuple(cols), total, nbytes, safe, complete)
+        return Block(tuple(cols), total, nbytes, safe, complete, born, newest)
 
     def _take_chunk(self, link: Link, limit: int) -> Block:
         """Rows of the first chunk of ``link``, as a block, without taking the rows apart."""
@@ -903,7 +1030,9 @@ class Receiver:
         start = chunk.pos
         k = min(limit, chunk.n - start)
         if chunk.cols is not None:
-            block = Block(chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete).part(start, start + k)
+            block = Block(
+                chunk.cols, chunk.n, chunk.nbytes, chunk.safe, chunk.complete, chunk.born, chunk.newest
+            ).part(start, start + k)
             self._taken(link, chunk, k)
             return block
         assert chunk.rows is not None
@@ -911,11 +1040,13 @@ class Receiver:
         self._taken(link, chunk, k)
         if not chunk.safe:
             rows = [self._thaw(link, row) for row in rows]
-        return Block.from_rows(rows, chunk.safe, chunk.nbytes * k // chunk.n)
+        return Block.from_rows(rows, chunk.safe, chunk.nbytes * k // chunk.n, chunk.born, chunk.newest)
 
     async def wait(self) -> None:
         """Wait until something arrives on any link (or a link ends)."""
         self.send_releases()
+        if self._pull:
+            self._ask()
         await self._waiter.wait()
 
     async def recv(self) -> Any:

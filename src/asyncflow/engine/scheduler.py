@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing import resource_tracker
 from typing import Any
 
-from ..core.constants import FlowType
+from ..core.constants import REALTIME, FlowType
 from ..core.errors import FlowError, FlowKilledError, NodeFailedError, WorkerDiedError
 from ..core.graph import Stage
 from ..core.host import FeedProducer, ResultsConsumer
@@ -108,19 +108,27 @@ def _task_specs(
     parent_ends: list[socket.socket] = []
     child_ends: list[socket.socket | PipeEnd] = []
     host_ends: dict[str, socket.socket] = {}
-    # inputs[s][j][i]: pipes of worker j of stage s, reading worker i of stage s-1
-    outputs: list[list[list[PipeEnd]]] = [[[] for _ in range(st.width)] for st in stages]
+    realtime = flow_type == REALTIME
+    # outputs[s][i][g]: pipes of worker i of stage s to each worker of its g-th target;
+    # inputs[t][j]: pipes of worker j of stage t from each worker of its source.
+    outputs: list[list[list[list[PipeEnd]]]] = [[[] for _ in range(st.width)] for st in stages]
     inputs: list[list[list[PipeEnd]]] = [[[] for _ in range(st.width)] for st in stages]
-    positional = [True] * (len(stages) + 1)  # positional[s]: is stage s's input positional?
-    for s, stage in enumerate(stages):
-        positional[s + 1] = stage.width == 1 or (stage.node.ordered and positional[s])
-        if s + 1 < len(stages) and stage.out_layout:
-            for i in range(stage.width):
-                for j in range(stages[s + 1].width):
+    pos_in = [True] * len(stages)  # is stage s's input positional?
+    pos_out = [True] * len(stages)
+    for s, stage in enumerate(stages):  # a stage's source comes before it
+        if stage.source >= 0:
+            pos_in[s] = pos_out[stage.source]
+        # REALTIME: free workers take the newest row; order comes back by dropping late rows.
+        pos_out[s] = stage.width == 1 or (not realtime and stage.node.ordered and pos_in[s])
+        for i in range(stage.width):
+            for t, _ in stage.targets:
+                group: list[PipeEnd] = []
+                for j in range(stages[t].width):
                     a, b = pipe_pair()
-                    outputs[s][i].append(a)
-                    inputs[s + 1][j].append(b)
+                    group.append(a)
+                    inputs[t][j].append(b)
                     child_ends += (a, b)
+                outputs[s][i].append(group)
     specs: list[TaskSpec] = []
     for s, stage in enumerate(stages):
         for w in range(stage.width):
@@ -142,9 +150,12 @@ def _task_specs(
                     options=options,
                     control=theirs,
                     inputs=tuple(inputs[s][w]),
-                    in_positional=positional[s],
-                    outputs=tuple(outputs[s][w]),
-                    out_positional=positional[s + 1],
+                    in_positional=pos_in[s],
+                    outputs=tuple(tuple(group) for group in outputs[s][w]),
+                    out_columns=tuple(cols for _, cols in stage.targets),
+                    out_targets=tuple(stages[t].node.name for t, _ in stage.targets),
+                    out_positional=pos_out[s],
+                    order_of=_order_of(stages, stage, realtime),
                     device=next(devices),
                     host_link=host_child,
                 )
@@ -152,8 +163,16 @@ def _task_specs(
     return specs, parent_ends, child_ends, host_ends
 
 
+def _order_of(stages: tuple[Stage, ...], stage: Stage, realtime: bool) -> str | None:
+    """REALTIME: the ordered nb_tasks node whose late rows this (single) task drops, if any."""
+    if not realtime or stage.source < 0 or stage.width > 1:
+        return None
+    source = stages[stage.source]
+    return source.node.name if source.width > 1 and source.node.ordered else None
+
+
 class LocalScheduler(StopControl):
-    """Runs a linearized flow on this machine: one ``TaskProcess`` per task."""
+    """Runs a routed flow on this machine: one ``TaskProcess`` per task."""
 
     def __init__(self, stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions) -> None:
         super().__init__()

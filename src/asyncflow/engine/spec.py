@@ -13,7 +13,7 @@ from ..core.graph import Stage
 from ..core.options import FlowOptions
 from .pipes import PipeEnd
 
-__all__ = ["TaskFailure", "TaskSpec", "TaskStats", "describe_failure", "unsendable_error"]
+__all__ = ["DROP_CAUSES", "TaskFailure", "TaskSpec", "TaskStats", "describe_failure", "unsendable_error"]
 
 
 @dataclass(frozen=True)
@@ -26,10 +26,16 @@ class TaskSpec:
     flow_type: FlowType
     options: FlowOptions
     control: socket.socket
-    inputs: tuple[PipeEnd, ...] = ()
+    inputs: tuple[PipeEnd, ...] = ()  # from each worker of the source stage
     in_positional: bool = True
-    outputs: tuple[PipeEnd, ...] = ()
+    #: One group per target stage (``Stage.targets``): the pipes to each of its workers.
+    outputs: tuple[tuple[PipeEnd, ...], ...] = ()
+    out_columns: tuple[tuple[int, ...], ...] = ()  # the columns of our rows each target gets
+    out_targets: tuple[str, ...] = ()  # each target's node name (REALTIME drops are charged to it)
     out_positional: bool = True
+    #: REALTIME, after the workers of an ordered ``nb_tasks`` node: its name (rows that
+    #: come back out of capture order are dropped and charged to it).
+    order_of: str | None = None
     #: CUDA_VISIBLE_DEVICES for this task's process (None: leave it as inherited).
     device: str | None = None
     #: For FeedProducer / ResultsConsumer: the channel to the parent process.
@@ -47,7 +53,7 @@ class TaskStats:
     received: int = 0  # rows taken from upstream
     processed: int = 0  # rows the node ran on (next/process/consume returned)
     skipped: int = 0  # rows dropped by on_error="skip"
-    dropped: int = 0  # rows dropped by a full REALTIME queue
+    dropped: int = 0  # rows this task dropped (REALTIME, max_age): the sum of ``drops``
     sent: int = 0  # rows handed downstream
     busy_seconds: float = 0.0  # time inside the node's methods
     wall_seconds: float = 0.0  # time since the task started streaming
@@ -55,6 +61,20 @@ class TaskStats:
     #: Recent seconds per item (at most 256); for a fast node, the mean over each chunk of items.
     samples: list[float] = field(default_factory=list, repr=False)
     finished: bool = False  # the task has ended
+    #: Drops this task counted, by the node that lost the items and by cause (``DROP_CAUSES``):
+    #: ``{"detector": {"full": 12, "stale": 3}}``.  A drop is charged to the node that did
+    #: not get (or did not finish) the item, whichever process saw it happen.
+    drops: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Recent item ages (s, at most 256): from the producer's emission to this task's node
+    #: starting on the item.  Exact per item where frames hold one item (REALTIME's
+    #: default); with bigger frames, the age of the oldest item of each frame.
+    ages: list[float] = field(default_factory=list, repr=False)
+    age_max: float = 0.0  # the oldest item this task's node started on (s)
+    aged: int = 0  # items whose age was measured
+
+    def age_percentile(self, q: float) -> float:
+        """The ``q``-th percentile (0-100) of the recent item ages, in seconds."""
+        return _percentile(self.ages, q)
 
     @property
     def busy_fraction(self) -> float:
@@ -68,10 +88,21 @@ class TaskStats:
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100) of the recent per-item times, in seconds."""
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+        return _percentile(self.samples, q)
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return 0.0
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+#: Why an item was dropped: ``"full"`` (REALTIME: the node's input queue was full and a
+#: newer item took its place), ``"stale"`` (older than ``max_age`` when the node would
+#: have started on it), ``"order"`` (REALTIME, ``nb_tasks > 1``: a worker finished it
+#: after a newer item had been passed on).
+DROP_CAUSES: tuple[str, ...] = ("full", "stale", "order")
 
 
 @dataclass(frozen=True)

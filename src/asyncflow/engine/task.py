@@ -27,6 +27,7 @@ from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode, batch_method
 from . import wire
 from .channel import Block, BrokenChannelError, Frozen, Link, Receiver, Sender, connect
+from .tee import Tee
 from .logs import ForwardingHandler, SkipLog
 from .spec import TaskSpec, TaskStats, describe_failure, unsendable_error
 
@@ -84,7 +85,11 @@ class TaskRunner:
         self._started = time.perf_counter()
         self._stats_timer: asyncio.TimerHandle | None = None
         self.receiver: Receiver | None = None
-        self.sender: Sender | None = None
+        self.sender: Sender | Tee | None = None
+        self._senders: list[Sender] = []  # one per target stage (``self.sender`` is a Tee of several)
+        self.stale = 0  # rows dropped as older than max_age
+        self._max_age = spec.options.max_age
+        self._ages: deque[float] = deque(maxlen=_SAMPLES)
         self.host_sender: Sender | None = None
         self.host_receiver: Receiver | None = None
         self.go = asyncio.Event()
@@ -92,6 +97,7 @@ class TaskRunner:
         self._in_next = False
         # The block being worked on (see "the rows of one block" below).
         self._block = Block((), 0, 0, True)
+        self._born = self._newest = 0.0  # birth times of the block's rows (``wire``)
         self._values: list[Any] = []
         self._out_start = 0
         self._rowwise = False
@@ -138,12 +144,22 @@ class TaskRunner:
         """The stats as they are now (a copy the parent may keep)."""
         stats = self.stats
         stats.wall_seconds = time.perf_counter() - self._started
+        drops: dict[str, dict[str, int]] = {}
+        for sender in self._senders:
+            if sender.dropped:
+                drops.setdefault(sender.target, {})["full"] = sender.dropped
         if self.sender is not None:
-            stats.dropped = self.sender.dropped
             stats.sent = self.sender.sent
         if self.receiver is not None:
             stats.queued = self.receiver.queued
+            if self.receiver.order_dropped and self.receiver.order_of is not None:
+                drops.setdefault(self.receiver.order_of, {})["order"] = self.receiver.order_dropped
+        if self.stale:
+            drops.setdefault(self.node.name, {})["stale"] = self.stale
+        stats.drops = drops
+        stats.dropped = sum(n for causes in drops.values() for n in causes.values())
         stats.samples = list(self.samples)
+        stats.ages = list(self._ages)
         return dataclasses.replace(stats)
 
     def _send_stats(self) -> None:
@@ -160,23 +176,35 @@ class TaskRunner:
     async def connect(self) -> None:
         spec = self.spec
         options = spec.options
+        realtime = spec.flow_type == REALTIME
         if spec.inputs:
             links = [await connect(s, f"{spec.name}<in{i}>") for i, s in enumerate(spec.inputs)]
             self.receiver = Receiver.for_flow(
-                links, options, positional=spec.in_positional, first=spec.worker, step=spec.stage.width
-            )
-        if spec.outputs:
-            links = [await connect(s, f"{spec.name}<out{i}>") for i, s in enumerate(spec.outputs)]
-            width = spec.stage.width
-            self.sender = Sender.for_flow(
                 links,
                 options,
-                # Workers of a multi-task stage never drop: that would break the
-                # positional order; the single task in front of them drops instead.
-                realtime=spec.flow_type == REALTIME and width == 1,
-                first=spec.worker if spec.out_positional else 0,
-                step=width if spec.out_positional else 1,
+                positional=spec.in_positional,
+                first=spec.worker,
+                step=spec.stage.width,
+                pull=realtime,
+                order_of=spec.order_of,
             )
+        width = spec.stage.width
+        for g, group in enumerate(spec.outputs):
+            links = [await connect(s, f"{spec.name}<out{g}.{i}>") for i, s in enumerate(group)]
+            self._senders.append(
+                Sender.for_flow(
+                    links,
+                    options,
+                    realtime=realtime,
+                    first=spec.worker if spec.out_positional else 0,
+                    step=width if spec.out_positional else 1,
+                    target=spec.out_targets[g],
+                )
+            )
+        if len(self._senders) == 1 and spec.out_columns[0] == tuple(range(len(spec.stage.out_layout))):
+            self.sender = self._senders[0]
+        elif self._senders:
+            self.sender = Tee(self._senders, list(spec.out_columns))
 
     async def connect_host(self) -> None:
         """Give a host node (FeedProducer, ResultsConsumer) its channel to the parent."""
@@ -257,6 +285,7 @@ class TaskRunner:
 
     def _start_block(self, block: Block) -> None:
         self._block = block
+        self._born, self._newest = block.born, block.newest
         self._out_start = 0
         self._rowwise = self.sender is not None and not block.safe and not self._passes_on_immutables(block)
         self._mixed = False
@@ -338,6 +367,7 @@ class TaskRunner:
                 sender.flush()
             return
         block = self._block
+        born, newest = self._birth()
         if self._rowwise or self._mixed:
             if self._rowwise:
                 entries = list(values)
@@ -346,15 +376,24 @@ class TaskRunner:
                 entries = [v if type(v) is Frozen else build(row(start + i), v) for i, v in enumerate(values)]
             values.clear()
             self._mixed = False
-            await sender.send_many(entries)
+            await sender.send_many(entries, born, newest)
         else:
             cols = self._out_cols(list(values), start)
             nbytes = block.nbytes * k // max(block.n, 1) + 8 * k + self._extra_bytes
             values.clear()
             self._extra_bytes = 0
-            await sender.send_block(Block(cols, k, nbytes, True, self._out_complete))
+            await sender.send_block(Block(cols, k, nbytes, True, self._out_complete, born, newest))
         if flush:
             sender.flush()
+
+    def _birth(self) -> tuple[float, float]:
+        """Birth times of the rows being sent: the input block's, or now for a producer's own rows."""
+        if self._born:
+            return self._born, self._newest
+        if self._producing:
+            now = time.time()
+            return now, now
+        return 0.0, 0.0
 
     async def _emit_quietly(self) -> None:
         """Pass on what this block produced before the item that failed."""
@@ -533,12 +572,23 @@ class TaskRunner:
     async def _transform(self, method: Callable[..., Any], on_error: str, phase: str) -> None:
         limit = self.spec.options.batch_size
         per_block: Callable[..., Any] | None = batch_method(self.node, phase)
+        max_age = self._max_age
         while True:
             block = await self._next_block(limit)
             if block is None:
                 break
             if not block.n:
                 continue
+            if block.born:
+                now = time.time()
+                if max_age is not None and now - block.newest > max_age:
+                    self.stale += block.n  # too old to be worth the work: dropped before it
+                    continue
+                age = now - block.born
+                self._ages.append(age)
+                self.stats.aged += block.n
+                if age > self.stats.age_max:
+                    self.stats.age_max = age
             if per_block is not None:
                 await self._transform_batch(per_block, method, block, on_error, phase)
             else:
@@ -644,7 +694,9 @@ class TaskRunner:
             k = len(values)
             try:
                 # Not looked at value by value: the receiving task checks what it passes on.
-                body = wire.dump_cols(k, self._out_cols(values, self._out_start), self._out_complete, False)
+                body = wire.dump_cols(
+                    k, self._out_cols(values, self._out_start), self._out_complete, False, *self._birth()
+                )
             except Exception as exc:
                 await self._unsendable(exc)
             if body is not None:

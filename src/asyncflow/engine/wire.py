@@ -2,16 +2,23 @@
 
 A frame is a 9-byte header (body length ``Q``, kind ``B``) and a body.  A ``DATA``
 body is the number of bytes it stands for (``Q``: its own size plus the shared
-memory its rows point to, what flow control counts) and a run of rows, each a
+memory its rows point to, what flow control counts), the frame's birth times
+(``dd``, see below) and a run of rows, each a
 length (``Q``) and a pickle (protocol 5, see ``shm.dump_frozen``): a row that
 holds a mutable value (a list, a dict, an array) is pickled when it is sent, so a
 node may reuse and mutate its buffer after returning it: what it emitted is
 already fixed.  Rows made only of immutable values (numbers, strings, bytes,
 tuples of them) need no such copy: they travel as one ``ROWS`` frame, the pickle
-of a list of rows, which costs a tenth of pickling them one by one, or as one
-``COLS`` frame, the pickle of ``(n, columns, complete, safe)``: a column of ints pickles four
-times faster than the same ints in one-value tuples, and the receiving task
+of ``(born, newest, rows)``, which costs a tenth of pickling them one by one, or as one
+``COLS`` frame, the pickle of ``(n, columns, complete, safe, born, newest)``: a column of ints
+pickles four times faster than the same ints in one-value tuples, and the receiving task
 reads its input column without taking the rows apart.
+
+Every frame of rows says when its rows were born: ``born`` is when the producer
+sent the oldest of them on (``time.time()``, comparable between processes and
+machines), ``newest`` the same for the youngest; ``0.0`` when unknown.  With one
+row a frame (REALTIME's default) both are that row's; item ages, ``max_age`` and
+REALTIME's order checks read them, at no cost per row.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ __all__ = [
     "CREDIT",
     "CREDIT_BODY",
     "DATA",
+    "DATA_HEAD",
     "HEADER",
     "MSG",
     "RELEASE",
@@ -44,6 +52,7 @@ __all__ = [
 
 HEADER: Final = struct.Struct("<QB")
 ROW_LEN: Final = struct.Struct("<Q")
+DATA_HEAD: Final = struct.Struct("<Qdd")  # declared bytes, born, newest
 CREDIT_BODY: Final = struct.Struct("<QQ")
 
 DATA: Final = 1  # rows pickled one by one, sender -> receiver
@@ -52,7 +61,7 @@ STOP: Final = 2  # STOP_FLOW: no row follows
 CREDIT: Final = 3  # receiver -> sender: items and bytes taken by the receiving node
 MSG: Final = 4  # one pickled control message (parent <-> child)
 RELEASE: Final = 6  # receiver -> sender: shared-memory slots it has copied out (``q`` ids)
-COLS: Final = 7  # rows as columns, ``(n, (column, ...), complete, safe)`` pickled at once, sender -> receiver
+COLS: Final = 7  # rows as columns, ``(n, (column, ...), complete, safe, born, newest)`` pickled at once
 
 _dumps = pickle.dumps
 _ENUM_TYPE: Final = enum.EnumType  # enum members (ABSENT, STOP_FLOW) are singletons
@@ -88,13 +97,15 @@ def immutable_size(row: tuple[Any, ...]) -> int:
     return size
 
 
-def dump_cols(n: int, cols: tuple[Any, ...], complete: bool, safe: bool) -> bytes | None:
+def dump_cols(
+    n: int, cols: tuple[Any, ...], complete: bool, safe: bool, born: float = 0.0, newest: float = 0.0
+) -> bytes | None:
     """Pickle a ``COLS`` body now; ``None`` if a value would rather travel out of band (an array).
 
     ``complete``: no value is ``ABSENT``; ``safe``: every value is known to be immutable.
     """
     found: list[Any] = []
-    body = _dumps((n, cols, complete, safe), _PROTOCOL, buffer_callback=found.append)
+    body = _dumps((n, cols, complete, safe, born, newest), _PROTOCOL, buffer_callback=found.append)
     return None if found else body
 
 
@@ -108,18 +119,18 @@ def frame(kind: int, body: bytes = b"") -> bytes:
     return HEADER.pack(len(body), kind) + body
 
 
-def split_rows(body: memoryview) -> tuple[int, list[memoryview]]:
-    """Cut a ``DATA`` body into the bytes it stands for (a ``Q``) and its rows' pickles."""
+def split_rows(body: memoryview) -> tuple[int, float, float, list[memoryview]]:
+    """Cut a ``DATA`` body into the bytes it stands for, its birth times and its rows' pickles."""
     rows: list[memoryview] = []
-    (declared,) = ROW_LEN.unpack_from(body, 0)
-    off, end = 8, len(body)
+    declared, born, newest = DATA_HEAD.unpack_from(body, 0)
+    off, end = DATA_HEAD.size, len(body)
     unpack = ROW_LEN.unpack_from
     while off < end:
         (n,) = unpack(body, off)
         off += 8
         rows.append(body[off : off + n])
         off += n
-    return declared, rows
+    return declared, born, newest, rows
 
 
 class FrameParser:
