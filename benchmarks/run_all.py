@@ -28,6 +28,11 @@ Workloads (``--only`` takes these names):
   against the 1-a-put ``Queue`` chain.
 - ``memory``: RSS / USS / fds of an idle task (against a bare Python interpreter) and
   what one more node (a task and its channel) adds.
+- ``freshness``: a 30 fps camera (150 frames) through ``REALTIME`` flows, asyncflow against
+  videoflow 0.2.10's ``REALTIME``: a consumer of 100 ms a frame (S1), a 60 ms detector (S2),
+  the detector at ``nb_tasks=2`` (S3); frames kept, age at the consumer p50 / p99 / max,
+  capture order, the camera's lateness (``benchmarks.freshness``; targets: S1 stream ≤ clip
+  + 0.5 s and p99 ≤ 0.07 s, S2 p99 ≤ 0.11 s, S3 ≥ 1.8x S2's frames, p99 ≤ 0.08 s, in order).
 
 Throughputs are steady state: from the first item's arrival at the consumer to the
 end of the stream there (``benchmarks._common.Rate``); each is the best of
@@ -48,12 +53,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import baselines, peers, workloads
+from . import baselines, freshness, peers, workloads
 from ._common import Rate, calibrate_spin, machine_info, write_json
 
 __all__ = ["FULL", "QUICK", "Sizes", "main"]
 
-WORKLOADS = ("tiny", "frames", "cpu", "latency", "memory")
+WORKLOADS = ("tiny", "frames", "cpu", "latency", "memory", "freshness")
 SPEEDUP_LEVELS = (1, 2, 4, 8, 14)
 
 
@@ -70,6 +75,7 @@ class Sizes:
     cpu_per_task: int  # items per task at ~4 ms each
     latency_s: float  # seconds at 500 items/s
     repeat: int  # best of this many runs (throughputs)
+    freshness_frames: int = freshness.FRAMES  # camera frames at 30 fps (one run per engine and scenario)
 
 
 FULL = Sizes(
@@ -78,7 +84,7 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     tiny=200_000, tiny_one_a_put=20_000, videoflow=2_000, pypeln=1_000, frames=60, frames_pickled=20,
-    cpu_per_task=60, latency_s=1.0, repeat=1,
+    cpu_per_task=60, latency_s=1.0, repeat=1, freshness_frames=60,
 )
 
 
@@ -215,6 +221,11 @@ def run_latency(sizes: Sizes) -> dict[str, Any]:
         "asyncflow_async": _guard(lambda: workloads.latency(500, seconds, blocking=False)),
         "baseline_mp_queue": _guard(lambda: baselines.queue_chain_latency(500, seconds)),
     }
+
+
+def run_freshness(sizes: Sizes) -> dict[str, Any]:
+    _progress(f"freshness: {sizes.freshness_frames} frames at 30 fps, asyncflow and videoflow REALTIME, S1-S3")
+    return _guard(lambda: freshness.freshness(frames=sizes.freshness_frames, progress=_progress))
 
 
 def run_memory() -> dict[str, Any]:
@@ -355,6 +366,19 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
                             f"{idle['fds']:.0f} fds", bare_text, _x(ratio), "reported"))
             rows.append(Row("one more node (task + channel)", f"{per['rss_mib']:.1f} / {per['uss_mib']:.1f} MiB, "
                             f"{per['fds']:.0f} fds (+{per['parent_fds']:.0f} in parent)", "", "", "reported"))
+    if "freshness" in w:
+        fresh = w["freshness"]
+        if "error" in fresh:
+            rows.append(Row("freshness", f"error: {fresh['error']}", ""))
+        else:
+            frames, vf = fresh["frames"], fresh["videoflow_version"] or ""
+            for name, entry in fresh["scenarios"].items():
+                targets = entry.get("targets", [])
+                met = ", ".join("n/a" if t["met"] is None else ("yes" if t["met"] else "NO") for t in targets)
+                rows.append(Row(f"freshness {name}: {entry['description']}",
+                                freshness.brief(entry.get("asyncflow"), frames),
+                                (f"videoflow {vf}: " if vf else "") + freshness.brief(entry.get("videoflow"), frames),
+                                "", "; ".join(t["target"] for t in targets), met))
     return rows
 
 
@@ -529,6 +553,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         w["latency"] = run_latency(sizes)
     if "memory" in only:
         w["memory"] = run_memory()
+    if "freshness" in only:
+        w["freshness"] = run_freshness(sizes)
     results["elapsed_s"] = time.monotonic() - started
 
     rows = build_rows(results)

@@ -267,7 +267,8 @@ def test_stop_before_run_ends_the_run_at_once(tmp_path: Path) -> None:
 
 def test_errors_surface_from_join_as_flow_error(tmp_path: Path) -> None:
     a = CountProducer(None, delay=0.001)
-    b = FailAt(5, name="fails")(a)
+    # REALTIME (the facade's default) may drop any given item: fail on whatever comes.
+    b = FailAt(None, name="fails")(a)
     c = Recorder(tmp_path / "out.jsonl")(b)
     flow = Flow([a], [c])
     flow.run()
@@ -283,7 +284,7 @@ def test_a_flow_without_consumer_runs_its_processors(tmp_path: Path) -> None:
     out = tmp_path / "side-effects.jsonl"
     a = IntProducer(0, 9)
     FileWriter(out)(a)
-    flow = Flow([a], [])
+    flow = Flow([a], [], flow_type=BATCH)  # REALTIME (the default) would drop what a busy writer misses
     flow.run()
     flow.join()
     assert lines_of(out) == list(range(10))
@@ -424,6 +425,7 @@ def test_ctrl_c_outside_join_stops_the_flow_as_the_script_exits(tmp_path: Path) 
 
 UNGUARDED = """
 from asyncflow.compat.videoflow.core import Flow
+from asyncflow.compat.videoflow.core.constants import BATCH
 from asyncflow.compat.videoflow.core.node import ProcessorNode
 from asyncflow.compat.videoflow.producers import IntProducer
 from asyncflow.compat.videoflow.consumers import CommandlineConsumer
@@ -436,7 +438,7 @@ class Double(ProcessorNode):
 
 producer = IntProducer(0, 4)
 printer = CommandlineConsumer()(Double()(producer))
-flow = Flow([producer], [printer])
+flow = Flow([producer], [printer], flow_type=BATCH)
 flow.run()
 flow.join()
 """

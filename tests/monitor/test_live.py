@@ -105,18 +105,138 @@ def test_nodes_with_several_tasks_are_added_up() -> None:
     assert "sink …" in out  # not started yet
     assert " 60 %" in out and " 25 %" in out  # busy and queue fill of "work"
     assert "dropped" not in out  # a BATCH flow drops nothing
+    assert "age p50" not in out  # and has measured no ages here
 
 
-def test_realtime_flows_show_drops() -> None:
+def test_realtime_flows_show_drops_on_the_node_that_lost_them() -> None:
     a = CountProducer(10, name="camera")
     b = VoidConsumer(name="sink")(a)
     flow = Flow([a], [b], flow_type=REALTIME)
-    stats = {"camera": TaskStats(processed=10, dropped=7, wall_seconds=1.0), "sink": TaskStats(processed=3)}
+    # The camera's sender counted 7 items the sink lost (its queue was full).
+    stats = {
+        "camera": TaskStats(processed=10, dropped=7, drops={"sink": {"full": 7}}, wall_seconds=1.0),
+        "sink": TaskStats(processed=3, wall_seconds=1.0),
+    }
     console, buffer = terminal()
     console.print(LiveDisplay(flow, console=console).render(stats))
     out = buffer.getvalue()
     assert "dropped" in out
-    assert re.search(r"camera\s+10\s+\d+\s+—\s+7\s", out), out
+    assert "age p50/p95" in out  # always shown in REALTIME
+    assert re.search(r"camera\s+10\s+\d+\s+—\s+0\s", out), out
+    assert re.search(r"sink\s+3\s+\d+\s+\S+\s+\d+ %\s+7 \(full 7\)\s+—\s", out), out
+
+
+def realtime_flow(max_age: float | None = None) -> Flow:
+    a = CountProducer(10, name="camera")
+    b = Add(1, name="detector", nb_tasks=2)(a)
+    c = VoidConsumer(name="sink")(b)
+    return Flow([a], [c], flow_type=REALTIME, flow_options={"max_age": max_age})
+
+
+def realtime_stats() -> dict[str, TaskStats]:
+    return {
+        "camera": TaskStats(processed=400, dropped=30, drops={"detector": {"full": 30}}, wall_seconds=2.0),
+        "detector[0]": TaskStats(
+            processed=180,
+            dropped=3,
+            drops={"detector": {"stale": 3}},
+            wall_seconds=2.0,
+            ages=[0.012, 0.020, 0.040],
+            age_max=0.09,
+            aged=183,
+        ),
+        "detector[1]": TaskStats(
+            processed=185,
+            dropped=2,
+            drops={"detector": {"stale": 2}},
+            wall_seconds=2.0,
+            ages=[0.011, 0.013],
+            age_max=0.05,
+            aged=187,
+        ),
+        "sink": TaskStats(processed=365, wall_seconds=2.0, ages=[0.015, 0.030, 0.045], age_max=0.1, aged=365),
+    }
+
+
+def test_the_table_shows_ages_and_drops_by_cause() -> None:
+    flow = realtime_flow()
+    console, buffer = terminal()
+    console.print(LiveDisplay(flow, console=console).render(realtime_stats()))
+    out = buffer.getvalue()
+    header = next(line for line in out.splitlines() if "node" in line and "done" in line)
+    assert header.index("dropped") < header.index("age p50/p95") < header.index("busy")
+    names = ("camera", "detector", "sink")
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip().startswith(names)}
+    # Ages: detector's tasks together [11, 12, 13, 20, 40] ms; a producer has none.
+    assert "13 ms / 40 ms" in rows["detector"]
+    assert "30 ms / 45 ms" in rows["sink"]
+    assert re.search(r"\s0\s+—\s", rows["camera"]), rows["camera"]
+    # Drops: the 30 the camera counted and the 5 stale ones its tasks counted, all lost by the detector.
+    assert "35 (full 30, stale 5)" in rows["detector"]
+    assert "(full" not in rows["camera"] and "(full" not in rows["sink"]
+
+
+def test_a_batch_flow_shows_ages_once_there_are_some_and_drops_only_when_there_are_some() -> None:
+    a = CountProducer(10, name="numbers")
+    b = Add(1, name="work")(a)
+    flow = Flow([a], [VoidConsumer(name="sink")(b)])
+    stats = {
+        "numbers": TaskStats(processed=10, wall_seconds=1.0),
+        "work": TaskStats(processed=10, wall_seconds=1.0, ages=[0.0042] * 4, aged=10),
+        "sink": TaskStats(processed=10, wall_seconds=1.0, ages=[0.25, 1.5], aged=10),
+    }
+    console, buffer = terminal()
+    console.print(LiveDisplay(flow, console=console).render(stats))
+    out = buffer.getvalue()
+    assert "age p50/p95" in out
+    assert "4.2 ms / 4.2 ms" in out
+    assert "250 ms / 1.50 s" in out
+    assert "dropped" not in out
+    assert max(len(line.rstrip()) for line in out.splitlines()) <= 100  # still a narrow table
+
+    stats["work"] = TaskStats(processed=8, wall_seconds=1.0, dropped=2, drops={"work": {"stale": 2}})
+    console, buffer = terminal()
+    console.print(LiveDisplay(flow, console=console).render(stats))
+    out = buffer.getvalue()
+    assert "dropped" in out and "2 (stale 2)" in out  # max_age drops in BATCH too
+
+
+def test_an_age_past_max_age_is_red() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120, color_system="standard")
+    console.print(LiveDisplay(realtime_flow(max_age=0.042), console=console).render(realtime_stats()))
+    out = buffer.getvalue()
+    sink = next(line for line in out.splitlines() if "sink" in line)
+    detector = next(line for line in out.splitlines() if "detector" in line)
+    assert "\x1b[31m30 ms / 45 ms" in sink  # p95 45 ms > 42 ms
+    assert "\x1b[31m13 ms / 40 ms" not in detector
+
+
+async def test_the_summary_line_gives_the_consumers_age_and_the_drops_by_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    flow = realtime_flow()
+    stats = realtime_stats()
+    monkeypatch.setattr(flow, "stats", lambda: stats)
+    buffer = io.StringIO()
+    display = LiveDisplay(flow, console=Console(file=buffer, width=120))
+    display.start()
+    summary = display.stop("finished")
+    assert buffer.getvalue().strip() == summary
+    assert "365 items consumed" in summary
+    assert "age p95 sink 45 ms" in summary
+    assert "35 dropped (full 30, stale 5)" in summary
+    assert "detector" not in summary.split("age p95")[1]  # only consumers' ages
+
+
+async def test_the_summary_line_of_a_realtime_flow_without_drops_or_ages() -> None:
+    flow = realtime_flow()
+    buffer = io.StringIO()
+    display = LiveDisplay(flow, console=Console(file=buffer, width=120))
+    display.start()
+    summary = display.stop("failed")
+    assert summary.endswith("; 0 dropped")
+    assert "age" not in summary
 
 
 def test_items_per_second_use_a_sliding_window_of_the_task_clock() -> None:

@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from asyncflow.consumers import VoidConsumer
-from asyncflow.core import Flow
+from asyncflow.core import REALTIME, Flow
 from asyncflow.engine.spec import TaskStats
 from asyncflow.monitor import bottleneck_report
 from tests.helpers import Add, CountProducer, Sleepy
@@ -106,9 +106,127 @@ def test_a_flow_that_has_not_run_has_nothing_to_report() -> None:
 
 def test_render_prints_on_the_console() -> None:
     buffer = io.StringIO()
-    stats = {"numbers": TaskStats(processed=10, busy_seconds=0.9, wall_seconds=1.0, dropped=3)}
-    bottleneck_report(flow_of(), stats).render(Console(file=buffer, width=100))
+    # The producer's sender counted 3 items that "work" lost: its input queue was full.
+    stats = {
+        "numbers": TaskStats(processed=10, busy_seconds=0.9, wall_seconds=1.0, dropped=3, drops={"work": {"full": 3}})
+    }
+    report = bottleneck_report(flow_of(), stats)
+    report.render(Console(file=buffer, width=100))
     out = buffer.getvalue()
     assert "asyncflow bottleneck report" in out
     assert "dropped" in out
-    assert "numbers dropped 3 items" in out
+    assert [(r.name, r.dropped) for r in report.rows] == [("numbers", 0), ("work", 3), ("sink", 0)]
+    (note,) = [n for n in report.notes if " lost " in n]
+    assert note.startswith("work lost 3 items: 3 full (work could not keep up, and newer items replaced older ")
+    assert "numbers" not in note
+    assert "the node after it could not keep up" not in out
+
+
+def test_stats_without_drops_keep_their_drops_on_the_counting_node() -> None:
+    stats = {"numbers": TaskStats(processed=10, busy_seconds=0.9, wall_seconds=1.0, dropped=3)}
+    report = bottleneck_report(flow_of(), stats)
+    assert report.rows[0].dropped == 3 and dict(report.rows[0].drops) == {}
+    expected = "numbers lost 3 items: 3 counted by its own tasks, no cause reported"
+    assert any(n.startswith(expected) for n in report.notes)
+
+
+def realtime_flow(max_age: float | None = 0.1) -> Flow:
+    a = CountProducer(10, name="camera")
+    b = Add(1, name="detector", nb_tasks=2)(a)
+    c = VoidConsumer(name="sink")(b)
+    return Flow([a], [c], flow_type=REALTIME, flow_options={"max_age": max_age})
+
+
+def realtime_stats() -> dict[str, TaskStats]:
+    return {
+        "camera": TaskStats(
+            processed=400, busy_seconds=0.1, wall_seconds=2.0, dropped=30, drops={"detector": {"full": 30}}
+        ),
+        "detector[0]": TaskStats(
+            processed=180,
+            busy_seconds=1.9,
+            wall_seconds=2.0,
+            samples=[0.01] * 5,
+            dropped=7,
+            drops={"detector": {"stale": 3}, "sink": {"full": 4}},
+            ages=[0.012, 0.020, 0.040],
+            age_max=0.09,
+            aged=183,
+        ),
+        "detector[1]": TaskStats(
+            processed=185,
+            busy_seconds=1.9,
+            wall_seconds=2.0,
+            samples=[0.01] * 5,
+            dropped=4,
+            drops={"detector": {"stale": 2, "order": 2}},
+            ages=[0.011, 0.013],
+            age_max=0.05,
+            aged=187,
+        ),
+        "sink": TaskStats(
+            processed=361, busy_seconds=0.05, wall_seconds=2.0, ages=[0.015, 0.030, 0.045], age_max=0.1, aged=361
+        ),
+    }
+
+
+def test_the_report_gives_ages_and_drops_by_cause_per_node() -> None:
+    report = bottleneck_report(realtime_flow(), realtime_stats())
+    camera, detector, sink = report.rows
+    assert (camera.dropped, dict(camera.drops), camera.has_ages) == (0, {}, False)
+    assert detector.dropped == 37
+    assert dict(detector.drops) == {"full": 30, "stale": 5, "order": 2}
+    assert (detector.age_p50, detector.age_p95, detector.age_max, detector.aged) == (
+        pytest.approx(0.013),
+        pytest.approx(0.040),
+        pytest.approx(0.09),
+        370,
+    )
+    assert (sink.dropped, dict(sink.drops)) == (4, {"full": 4})
+    assert (sink.age_p50, sink.age_p95, sink.age_max) == (
+        pytest.approx(0.030),
+        pytest.approx(0.045),
+        pytest.approx(0.1),
+    )
+
+    text = str(report)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    header = next(line for line in lines if "age p50" in line)
+    for column in ("age p50", "age p95", "age max", "dropped", "full", "stale", "order"):
+        assert column in header
+    assert header.index("dropped") < header.index("full") < header.index("stale") < header.index("order")
+    row = next(line for line in lines[lines.index(header) :] if line.strip().startswith("detector"))
+    assert row.split() == ["detector", "\u00d72", "13.0", "ms", "40.0", "ms", "90.0", "ms", "37", "30", "5", "2"]
+    row = next(line for line in lines[lines.index(header) :] if line.strip().startswith("sink"))
+    assert row.split() == ["sink", "30.0", "ms", "45.0", "ms", "100.0", "ms", "4", "4", "—", "—"]
+    row = next(line for line in lines[lines.index(header) :] if line.strip().startswith("camera"))
+    assert row.split() == ["camera"] + ["—"] * 7  # a producer has no ages; it lost nothing
+
+    notes = " ".join(report.notes)
+    assert (
+        "detector lost 37 items: 30 full (detector could not keep up, and newer items replaced older ones in its "
+        "input queue); 5 stale (older than max_age = 0.1 s when detector would have started on them); 2 order (one "
+        "of detector's nb_tasks workers finished them after a newer item had gone on" in notes
+    )
+    assert "sink lost 4 items: 4 full (sink could not keep up" in notes
+    assert "camera lost" not in notes
+    assert "age: from the producer's emission to the node starting on the item" in notes
+
+
+def test_no_ages_and_no_drops_leave_the_second_table_out() -> None:
+    stats = {
+        "numbers": TaskStats(processed=10, busy_seconds=0.05, wall_seconds=1.0),
+        "work": TaskStats(processed=10, busy_seconds=0.2, wall_seconds=1.0),
+    }
+    text = str(bottleneck_report(flow_of(), stats))
+    assert "age p" not in text and "dropped" not in text and "item ages and drops" not in text
+
+
+def test_ages_without_drops_show_only_the_age_columns() -> None:
+    stats = realtime_stats()
+    for ts in stats.values():
+        ts.dropped, ts.drops = 0, {}
+    text = str(bottleneck_report(realtime_flow(max_age=None), stats))
+    assert "item ages and drops" in text and "age p95" in text
+    assert "dropped" not in text and "stale" not in text

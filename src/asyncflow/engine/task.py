@@ -27,9 +27,9 @@ from ..core.host import FeedProducer, HostChannel, ResultsConsumer
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode, batch_method
 from . import wire
 from .channel import Block, BrokenChannelError, Frozen, Link, Receiver, Sender, connect
-from .tee import Tee
 from .logs import ForwardingHandler, SkipLog
 from .spec import TaskSpec, TaskStats, describe_failure, unsendable_error
+from .tee import Tee
 
 __all__ = ["run_task"]
 

@@ -7,16 +7,20 @@
 
 While the flow runs, the table shows for each node: its state (✓ done, … not started), items done,
 items/s (over the last ``window`` seconds of the node's own clock), how full its
-input queue is (``queued / queue_size``), items dropped (``REALTIME``) and skipped
-(``on_error="skip"``), and how busy its tasks are.  The tasks of an ``nb_tasks > 1``
-node are added up (counts summed, busy averaged).  When the first producer has an
-int ``len_hint``, an overall progress bar follows: items the consumers fed by that
-producer are through with, out of ``len_hint``.
+input queue is (``queued / queue_size``), items dropped with their causes
+(``"35 (full 30, stale 5)"``: the items this node lost, whichever task counted
+them), items skipped (``on_error="skip"``), the age of the items it starts on
+(median and 95th percentile of the recent ones: seconds since their producer
+emitted them), and how busy its tasks are.  The drops and age columns are always
+shown for a ``REALTIME`` flow, for a ``BATCH`` one only when there are some.  The
+tasks of an ``nb_tasks > 1`` node are added up (counts summed, busy averaged).
+When the first producer has an int ``len_hint``, an overall progress bar follows:
+items the consumers fed by that producer are through with, out of ``len_hint``.
 
 On a console that is not a terminal (CI, a pipe, a file) nothing is drawn live:
-only one summary line is printed at the end.  The display is driven by the event
-loop (no thread); it reads ``flow.stats()``, which each task refreshes about every
-half second.
+only one summary line is printed at the end (with the consumers' age p95 and the
+drops by cause).  The display is driven by the event loop (no thread); it reads
+``flow.stats()``, which each task refreshes about every half second.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ from rich.text import Text
 
 from ..core.constants import FlowType
 from ..core.node import ConsumerNode, Node
-from .stats import TIMES, NodeStats, node_stats, task_names
+from .stats import TIMES, NodeStats, age_text, drops_text, node_stats, task_names
 
 if TYPE_CHECKING:
     from ..core.flow import Flow
@@ -107,6 +111,11 @@ def _level_style(fraction: float) -> str:
 def _meter(fraction: float) -> Text:
     """A bar and a percentage, coloured by how full it is."""
     return Text.assemble((_bar(fraction), _level_style(fraction)), f" {fraction * 100:3.0f} %")
+
+
+def _has_ages(ns: NodeStats) -> bool:
+    """Whether the row shows an age: a node that starts on items someone produced, once measured."""
+    return ns.kind != "producer" and bool(ns.ages)
 
 
 def _len_hint(node: Node) -> int | None:
@@ -325,6 +334,8 @@ class LiveDisplay:
         realtime = self.flow.flow_type is FlowType.REALTIME
         show_dropped = realtime or any(ns.dropped for ns in rows)
         show_skipped = any(ns.node.on_error == "skip" or ns.skipped for ns in rows)
+        show_age = realtime or any(_has_ages(ns) for ns in rows)
+        max_age = getattr(self.flow.options, "max_age", None)
         running = [ns for ns in rows if ns.started]
         busiest = max(running, key=lambda ns: ns.busy_fraction, default=None)
 
@@ -348,6 +359,8 @@ class LiveDisplay:
             table.add_column("dropped", justify="right")
         if show_skipped:
             table.add_column("skipped", justify="right")
+        if show_age:
+            table.add_column("age p50/p95", justify="right", no_wrap=True)
         table.add_column("busy", no_wrap=True)
         for ns in rows:
             name = ns.name + (f" {TIMES}{ns.tasks}" if ns.tasks > 1 else "")
@@ -365,9 +378,11 @@ class LiveDisplay:
                 Text("—", style="dim") if fill is None else _meter(fill),
             ]
             if show_dropped:
-                cells.append(Text(f"{ns.dropped:,}", style="red" if ns.dropped else ""))
+                cells.append(Text(drops_text(ns.dropped, ns.drops), style="red" if ns.dropped else ""))
             if show_skipped:
                 cells.append(Text(f"{ns.skipped:,}", style="yellow" if ns.skipped else ""))
+            if show_age:
+                cells.append(self._age_cell(ns, max_age))
             cells.append(_meter(ns.busy_fraction))
             table.add_row(*cells)
 
@@ -375,6 +390,15 @@ class LiveDisplay:
             return table
         self._progress.update(self._progress_task, completed=self._consumed(rows))
         return Group(table, self._progress)
+
+    @staticmethod
+    def _age_cell(ns: NodeStats, max_age: float | None) -> Text:
+        """``"12 ms / 40 ms"`` (p50 / p95); red when p95 is past ``max_age``; "—" with no ages."""
+        if not _has_ages(ns):
+            return Text("—", style="dim")
+        p95 = ns.age_percentile(95)
+        style = "red" if max_age is not None and p95 > max_age else ""
+        return Text(f"{age_text(ns.age_percentile(50))} / {age_text(p95)}", style=style)
 
     def _summary_line(self, outcome: str) -> str:
         rows = node_stats(self.flow, self._snapshot)
@@ -388,10 +412,18 @@ class LiveDisplay:
         busiest = max(started, key=lambda ns: ns.busy_fraction, default=None)
         if busiest is not None:
             parts.append(f"busiest node {busiest.name} ({busiest.busy_fraction * 100:.0f} % busy)")
+        aged = [ns for ns in rows if ns.kind == "consumer" and _has_ages(ns)]
+        if aged:
+            ages = ", ".join(f"{ns.name} {age_text(ns.age_percentile(95))}" for ns in aged)
+            parts.append(f"age p95 {ages}")
         dropped = sum(ns.dropped for ns in rows)
         skipped = sum(ns.skipped for ns in rows)
         if dropped or self.flow.flow_type is FlowType.REALTIME:
-            parts.append(f"{dropped:,} dropped")
+            by_cause: dict[str, int] = {}
+            for ns in rows:
+                for cause, count in ns.drops.items():
+                    by_cause[cause] = by_cause.get(cause, 0) + count
+            parts.append(drops_text(dropped, by_cause, " dropped"))
         if skipped:
             parts.append(f"{skipped:,} skipped")
         return "; ".join(parts)

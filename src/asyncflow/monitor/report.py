@@ -8,9 +8,17 @@
 Per node: items, items/s, mean and p95 time per item, the share of time its tasks
 were busy inside the node versus waiting, and the rate its tasks could sustain if
 they never waited (``max/s``: ``tasks / mean time per item``; the lowest one is
-the flow's ceiling).  Then the bottleneck, named
-with a one-line reason, and notes (more tasks than cores, REALTIME drops, skipped
-items).
+the flow's ceiling).  When ages were measured or items dropped, a second table
+gives the age of the items each node started on (p50, p95, max: seconds since
+their producer emitted them) and the items each node lost, in all and by cause.
+Then the bottleneck, named with a one-line reason, and notes (more tasks than
+cores, each node's drops explained, skipped items).
+
+Drops are charged to the node that lost the items, by cause: ``full`` (the node
+could not keep up, and newer items replaced older ones in its input queue),
+``stale`` (older than ``max_age`` when the node would have started on them),
+``order`` (a worker of an ``nb_tasks`` node finished them after a newer item had
+gone on).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -27,7 +35,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.constants import FlowType
-from .stats import TIMES, NodeStats, node_stats
+from .stats import TIMES, NodeStats, cause_order, node_stats
 
 if TYPE_CHECKING:
     from ..core.flow import Flow
@@ -79,6 +87,17 @@ class NodeReport:
     mean_seconds: float  # busy time / items
     p95_seconds: float  # over the recent items (at most 256 per task)
     busy_fraction: float  # mean over its tasks
+    #: Items this node lost, by cause (``full`` / ``stale`` / ``order``), whichever task counted them.
+    drops: Mapping[str, int] = field(default_factory=dict, hash=False)
+    age_p50: float = 0.0  # item age when the node started on it (s), over the recent items
+    age_p95: float = 0.0
+    age_max: float = 0.0  # the oldest item it started on, over the run
+    aged: int = 0  # items whose age was measured
+
+    @property
+    def has_ages(self) -> bool:
+        """Whether item ages were measured for this node (never for a producer)."""
+        return self.kind != "producer" and (self.aged > 0 or self.age_max > 0)
 
     @property
     def waiting_fraction(self) -> float:
@@ -105,6 +124,11 @@ class NodeReport:
             mean_seconds=ns.mean_seconds,
             p95_seconds=ns.percentile(95),
             busy_fraction=ns.busy_fraction,
+            drops=dict(ns.drops),
+            age_p50=ns.age_percentile(50),
+            age_p95=ns.age_percentile(95),
+            age_max=ns.age_max,
+            aged=max(ns.aged, len(ns.ages)),
         )
 
 
@@ -143,10 +167,7 @@ class Report:
         table.add_column("busy", justify="right")
         table.add_column("wait", justify="right")
         table.add_column("max/s", justify="right")
-        dropped = any(r.dropped for r in self.rows)
         skipped = any(r.skipped for r in self.rows)
-        if dropped:
-            table.add_column("dropped", justify="right")
         if skipped:
             table.add_column("skipped", justify="right")
         for r in self.rows:
@@ -163,16 +184,47 @@ class Report:
                 _pct(r.waiting_fraction),
                 _count(r.max_items_per_second) if r.max_items_per_second else "—",
             ]
-            if dropped:
-                cells.append(_count(r.dropped))
             if skipped:
                 cells.append(_count(r.skipped))
             table.add_row(*cells)
         lines: list[RenderableType] = [table]
+        ages_and_drops = self._ages_and_drops()
+        if ages_and_drops is not None:
+            lines.append(ages_and_drops)
         label = "Bottleneck" if self.saturated else "No bottleneck"
         lines.append(Text.assemble((f"{label}: ", "bold"), self.reason))
         lines.extend(Text(f"Note: {note}", style="dim") for note in self.notes)
         return Group(*lines)
+
+    def _ages_and_drops(self) -> Table | None:
+        """Per node: the age of the items it started on, and the items it lost by cause (``None``: neither)."""
+        aged = any(r.has_ages for r in self.rows)
+        dropped = any(r.dropped for r in self.rows)
+        if not aged and not dropped:
+            return None
+        causes = sorted({c for r in self.rows for c, n in r.drops.items() if n}, key=cause_order)
+        if causes and any(r.dropped > sum(r.drops.values()) for r in self.rows):
+            causes.append("other")  # drops counted without a cause
+        table = Table(title="item ages and drops", title_justify="left", box=box.SIMPLE_HEAD)
+        table.add_column("node", no_wrap=True)
+        if aged:
+            for header in ("age p50", "age p95", "age max"):
+                table.add_column(header, justify="right")
+        if dropped:
+            table.add_column("dropped", justify="right")
+            for cause in causes:
+                table.add_column(cause, justify="right")
+        for r in self.rows:
+            cells: list[RenderableType] = [r.name + (f" {TIMES}{r.tasks}" if r.tasks > 1 else "")]
+            if aged:
+                ages = (r.age_p50, r.age_p95, r.age_max) if r.has_ages else (0.0, 0.0, 0.0)
+                cells.extend(_seconds(age) for age in ages)
+            if dropped:
+                by_cause = dict(r.drops, other=r.dropped - sum(r.drops.values()))
+                cells.append(_count(r.dropped) if r.dropped else "—")
+                cells.extend(_count(by_cause[c]) if by_cause.get(c) else "—" for c in causes)
+            table.add_row(*cells)
+        return table
 
     def render(self, console: Console | None = None) -> None:
         """Print the report on ``console`` (default: a new rich ``Console`` on stdout)."""
@@ -182,6 +234,37 @@ class Report:
         buffer = io.StringIO()
         Console(file=buffer, width=120, color_system=None, force_terminal=False, no_color=True).print(self)
         return buffer.getvalue().rstrip("\n")
+
+
+def _drops_note(r: NodeReport, max_age: float | None) -> str:
+    """``"detector lost 35 items: 30 full (...); 5 stale (...)"``: each cause explained.
+
+    The items were lost by this node (it never started on them, or its result was
+    not passed on), whichever task counted them.
+    """
+    limit = f"max_age = {max_age:g} s" if max_age is not None else "max_age"
+    explain = {
+        "full": f"{r.name} could not keep up, and newer items replaced older ones in its input queue",
+        "stale": f"older than {limit} when {r.name} would have started on them",
+        "order": (
+            f"one of {r.name}'s nb_tasks workers finished them after a newer item had gone on, "
+            "so they were dropped to keep items in order"
+        ),
+    }
+    parts = [
+        f"{count:,} {cause} ({explain[cause]})" if cause in explain else f"{count:,} {cause}"
+        for cause, count in r.drops.items()
+        if count
+    ]
+    other = r.dropped - sum(r.drops.values())
+    if other > 0 and parts:
+        parts.append(f"{other:,} other (counted by its own tasks, no cause reported)")
+    elif other > 0:
+        parts.append(
+            f"{other:,} counted by its own tasks, no cause reported "
+            "(REALTIME drops an older item for a newer one when a queue is full)"
+        )
+    return f"{r.name} lost {r.dropped:,} items: " + "; ".join(parts)
 
 
 def _reason(best: NodeReport, runner_up: NodeReport | None) -> tuple[bool, str]:
@@ -243,16 +326,19 @@ def bottleneck_report(flow: Flow, stats: Mapping[str, Any] | None = None) -> Rep
             f"{tasks} tasks share {cores} CPU cores: busy time includes waiting for a core, so more tasks "
             "help only nodes that wait on I/O, not CPU-bound ones"
         )
+    max_age = getattr(flow.options, "max_age", None)
     for r in rows:
         if r.dropped:
-            notes.append(
-                f"{r.name} dropped {r.dropped:,} items: the node after it could not keep up "
-                "(REALTIME drops the oldest item of a full queue)"
-            )
+            notes.append(_drops_note(r, max_age))
         if r.skipped:
             notes.append(f"{r.name} skipped {r.skipped:,} items that raised (on_error='skip')")
     if any(r.p95_seconds for r in rows):
         notes.append("p95/item is over each task's most recent items (up to 256; for a fast node, chunk means)")
+    if any(r.has_ages for r in rows):
+        notes.append(
+            "age: from the producer's emission to the node starting on the item; p50/p95 over each task's "
+            "most recent items (up to 256), max over the run"
+        )
 
     if not ranked:
         reason = "no node has reported yet: the flow has not run"

@@ -1,7 +1,8 @@
 """Built-in producers: the sources of a flow.
 
-The video producers need the ``video`` extra (OpenCV, numpy); they are imported on
-first use, so ``import asyncflow.producers`` does not import OpenCV.
+The video producers (the readers, and ``SyntheticCamera``, a paced live source)
+need the ``video`` extra (OpenCV, numpy); they are imported on first use, so
+``import asyncflow.producers`` does not import OpenCV.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .video import (
         ImageFolderReader,
         ImageProducer,
+        SyntheticCamera,
         VideoDeviceReader,
         VideoFileReader,
         VideofileReader,
@@ -30,6 +32,7 @@ __all__ = [
     "ImageProducer",
     "IntProducer",
     "IterableProducer",
+    "SyntheticCamera",
     "VideoDeviceReader",
     "VideoFileReader",
     "VideoUrlReader",
@@ -45,6 +48,7 @@ __getattr__ = lazy_exports(
         for name in (
             "ImageFolderReader",
             "ImageProducer",
+            "SyntheticCamera",
             "VideoDeviceReader",
             "VideoFileReader",
             "VideoUrlReader",
