@@ -63,3 +63,21 @@ def expected_digest(index: int, shape: tuple[int, ...], bump: int) -> tuple[int,
     frame[0, 0, 0] = 7
     frame += bump
     return int(frame[0, 0, 0]), int(frame[1, 1, 1]), hashlib.sha256(frame.tobytes()).hexdigest()[:12]
+
+
+class PairDigest(ConsumerNode):
+    """Like ``Digest``, for two inputs: appends ``index sha_of_first sha_of_second`` lines to ``path``."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def open(self) -> None:
+        self.file = open(self.path, "w")  # noqa: SIM115 - closed in close()
+
+    def consume(self, first: dict[str, Any], second: dict[str, Any]) -> None:
+        digests = [hashlib.sha256(item["frame"].tobytes()).hexdigest()[:12] for item in (first, second)]
+        self.file.write(f"{first['index']} {digests[0]} {digests[1]}\n")
+
+    def close(self) -> None:
+        self.file.close()

@@ -89,3 +89,21 @@ class Dies(ProcessorNode):
 class SlowSink(ConsumerNode):
     def consume(self, x: Any) -> None:
         time.sleep(0.001)
+
+
+class TwoArgError(Exception):
+    """Pickles (its args hold one message) but does not unpickle: ``__init__`` wants two arguments."""
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what}: {why}")
+
+
+class EmitsUnloadable(ProcessorNode):
+    """Returns an output that pickles but cannot be unpickled, at item ``at``."""
+
+    def __init__(self, at: int = 3, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.at = at
+
+    def process(self, x: int) -> Any:
+        return TwoArgError("bad", "value") if x == self.at else x

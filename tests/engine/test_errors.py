@@ -16,6 +16,7 @@ from asyncflow.engine.scheduler import RemoteTraceback
 from tests.helpers import CountProducer, FailAt, PidFile, Recorder, events, recorded
 from tests.helpers_faults import (
     Dies,
+    EmitsUnloadable,
     FailingClose,
     FailingConsume,
     FailingNext,
@@ -191,3 +192,49 @@ async def test_open_failure_behind_an_endless_producer_ends_promptly(tmp_path: P
         with pytest.raises(NodeFailedError, match="loader"):
             await asyncio.wait_for(Flow([a], [c]).run(), 60)
         assert time.monotonic() - started < 5, "not after stop_timeout (10 s)"
+
+
+async def test_after_a_worker_fails_the_consumer_gets_an_in_order_prefix(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    a = CountProducer(500)
+    b = FailAt(250, nb_tasks=3, name="par")(a)
+    c = Recorder(out)(b)
+    await run_expecting(Flow([a], [c]), NodeFailedError)
+    # Exactly the items before the failure, in order: nothing after the gap it left.
+    assert recorded(out) == list(range(250))
+
+
+@pytest.mark.parametrize("how", ["exit", "sigkill"])
+async def test_after_a_worker_dies_the_consumer_gets_an_in_order_prefix(tmp_path: Path, how: str) -> None:
+    out = tmp_path / "out.jsonl"
+    a = CountProducer(500)
+    b = Dies(how, at=250, nb_tasks=3, name="par")(a)
+    c = Recorder(out)(b)
+    await run_expecting(Flow([a], [c]), WorkerDiedError)
+    got = recorded(out)
+    assert got == list(range(len(got))), got[:40]
+    assert len(got) <= 250
+
+
+async def test_an_output_that_cannot_be_unpickled_fails_promptly_naming_its_node(tmp_path: Path) -> None:
+    a = CountProducer(None, delay=0.001)
+    b = EmitsUnloadable(3, name="maker")(a)
+    c = Recorder(tmp_path / "out.jsonl", name="sink")(b)
+    started = time.monotonic()
+    err = await run_expecting(Flow([a], [c], flow_options={"stop_timeout": 30}), NodeFailedError)
+    assert time.monotonic() - started < 8, "not the stop_timeout kill"
+    assert "'maker'" in str(err) and "could not be read back" in str(err)
+    assert "TwoArgError" in str(err) or "argument" in str(err)
+
+
+async def test_cancelling_run_in_its_first_milliseconds_is_prompt() -> None:
+    for delay in (0.0, 0.002, 0.02, 0.2):
+        a = CountProducer(None, delay=0.001)
+        b = Recorder(os.devnull)(a)
+        run = asyncio.create_task(Flow([a], [b], flow_options={"stop_timeout": 30}).run())
+        await asyncio.sleep(delay)
+        started = time.monotonic()
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+        assert time.monotonic() - started < 5, f"cancelled after {delay} s"

@@ -119,6 +119,8 @@ class Flow:
                 self._stats = await scheduler.run()
             self._report_drops()
         finally:
+            # After any run, failed or stopped too, the figures describe that run.
+            self._stats = dict(scheduler.stats())
             with self._lock:
                 self._running = False
                 self._scheduler = None

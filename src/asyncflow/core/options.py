@@ -136,6 +136,12 @@ def parse_options(options: Mapping[str, Any] | None, *, realtime: bool = False) 
         raise ValueError(
             f"flow_options['batch_size'] ({batch_size}) cannot exceed flow_options['queue_size'] ({queue_size})"
         )
+    engine = _choice("engine", options.get("engine", "local"), _ENGINES)
+    if engine == "ray" and options.get("max_age") is not None:
+        raise ValueError(
+            "flow_options['max_age'] is not supported with engine='ray' (Ray's rows carry no birth times; "
+            "see docs/ray.md, 'Where Ray differs'): use the local engine, or leave max_age out"
+        )
     return FlowOptions(
         queue_size=queue_size,
         batch_size=batch_size,
@@ -146,7 +152,7 @@ def parse_options(options: Mapping[str, Any] | None, *, realtime: bool = False) 
         start_method=_choice("start_method", options.get("start_method", "spawn"), _START_METHODS),
         log_level=_level(options.get("log_level")),
         stop_timeout=_float("stop_timeout", options.get("stop_timeout", FlowOptions.stop_timeout), 0.0),
-        engine=_choice("engine", options.get("engine", "local"), _ENGINES),
+        engine=engine,
         ray_address=_address(options.get("ray_address")),
         gpus=_gpus(options.get("gpus")),
         progress=_bool("progress", options.get("progress", False)),

@@ -812,6 +812,8 @@ class Receiver:
         self._passed_newest = 0.0  # order_of: the youngest birth time passed on so far
         self._took_born = 0.0  # birth times of the rows taken one by one into the current block
         self._took_newest = 0.0
+        self._cut = False  # an ordered stream that ended early: what else comes is discarded
+        self.discarded = 0
         self._positional = positional and len(links) > 1
         self._pos = first
         self._step = step
@@ -896,13 +898,14 @@ class Receiver:
         self._taken(link, chunk, 1)
         return self._thaw(link, row)
 
-    def _out_of_order(self, link: Link) -> bool:
-        """``order_of``: drop ``link``'s first frame if it was born before a row already passed on."""
-        chunk = link.chunks[0]
-        if not chunk.born or chunk.born > self._passed_newest:
-            if chunk.newest > self._passed_newest:
-                self._passed_newest = chunk.newest
-            return False
+    def _discard_all(self) -> None:
+        """Take and drop every row queued on every link (after a cut)."""
+        for link in self._links:
+            while link.chunks:
+                self.discarded += self._drop_rest(link, link.chunks[0])
+
+    def _drop_rest(self, link: Link, chunk: _Chunk) -> int:
+        """Take and drop the rows of ``link``'s first chunk; how many there were."""
         k = chunk.n - chunk.pos
         if not chunk.safe:
             for row in chunk.row_list()[chunk.pos :]:
@@ -911,7 +914,16 @@ class Receiver:
                 except Exception:
                     pass
         self._taken(link, chunk, k)
-        self.order_dropped += k
+        return k
+
+    def _out_of_order(self, link: Link) -> bool:
+        """``order_of``: drop ``link``'s first frame if it was born before a row already passed on."""
+        chunk = link.chunks[0]
+        if not chunk.born or chunk.born > self._passed_newest:
+            if chunk.newest > self._passed_newest:
+                self._passed_newest = chunk.newest
+            return False
+        self.order_dropped += self._drop_rest(link, chunk)
         return True
 
     def _thaw(self, link: Link, row: Any) -> Any:
@@ -935,7 +947,13 @@ class Receiver:
                 return self._take(link)
             if not (link.stopped or link.eof):
                 return _EMPTY
-            self._positional = False  # the ordered stream has ended: drain the rest
+            # The ordered stream ends here.  Rows still on other links come after a
+            # gap (a worker failed or died with rows of its turn missing): passing
+            # them on would deliver them out of order, so they are discarded.
+            self._positional = False
+            self._cut = True
+        if self._cut:
+            self._discard_all()
         n = len(links)
         for i in range(n):
             link = links[(self._rr + i) % n]
@@ -1055,6 +1073,17 @@ class Receiver:
             item = self.recv_nowait()
             if item is not _EMPTY:
                 return item
+            await self.wait()
+
+    async def drain(self) -> None:
+        """Take and drop whatever upstream still sends, until every link has ended (never raises)."""
+        while True:
+            self._discard_all()
+            if all(link.stopped or link.eof for link in self._links):
+                self._done = True
+                for link in self._links:
+                    link.close()  # everything is read: let the sender go
+                return
             await self.wait()
 
     def __aiter__(self) -> Receiver:

@@ -149,6 +149,7 @@ def _task_specs(
                     flow_type=flow_type,
                     options=options,
                     control=theirs,
+                    source=stages[stage.source].node.name if stage.source >= 0 else "",
                     inputs=tuple(inputs[s][w]),
                     in_positional=pos_in[s],
                     outputs=tuple(tuple(group) for group in outputs[s][w]),
@@ -269,6 +270,17 @@ class LocalScheduler(StopControl):
         finally:
             for sock in child_ends:
                 sock.close()
+        # Wired to the end even if run() is cancelled meanwhile: a task whose control
+        # link is not wired would never hear "stop" (a cancel in the first
+        # milliseconds would then wait for the kill).
+        wiring = asyncio.ensure_future(self._connect_controls(parent_ends, host_ends))
+        try:
+            await asyncio.shield(wiring)
+        except asyncio.CancelledError:
+            await wiring
+            raise
+
+    async def _connect_controls(self, parent_ends: list[socket.socket], host_ends: dict[str, socket.socket]) -> None:
         for task, sock in zip(self.tasks, parent_ends, strict=False):
             link = await connect(sock, f"parent<{task.spec.name}>")
             link.on_event = functools.partial(self._on_control, task)

@@ -26,6 +26,7 @@ class TaskSpec:
     flow_type: FlowType
     options: FlowOptions
     control: socket.socket
+    source: str = ""  # the node whose rows this task receives ("" for none)
     inputs: tuple[PipeEnd, ...] = ()  # from each worker of the source stage
     in_positional: bool = True
     #: One group per target stage (``Stage.targets``): the pipes to each of its workers.

@@ -12,6 +12,7 @@ If the control link breaks, the parent is gone and the task exits at once.
 from __future__ import annotations
 
 import asyncio
+import copy
 import dataclasses
 import logging
 import os
@@ -50,6 +51,30 @@ class _Failed(Exception):
     """Internal: the node failed and the failure has been reported."""
 
 
+#: What a node's method may raise that fails the node.  BaseExceptions other than
+#: cancellation (``sys.exit()``, a stray ``KeyboardInterrupt``, ``GeneratorExit``)
+#: fail it too: they must not escape the task's loop, which would leave the task
+#: neither finished nor reported (the flow would hang).  ``on_error="skip"`` skips
+#: only ``Exception`` s.
+_NODE_ERRORS: tuple[type[BaseException], ...] = (Exception, KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+class _BaseRaised(Exception):
+    """Carries a BaseException that a node's coroutine raised in a task of its own (``_await_next``)."""
+
+
+async def _catching_base(coro: Any) -> Any:
+    """Await ``coro``; a BaseException from it (not cancellation) comes back as ``_BaseRaised``.
+
+    asyncio re-raises a ``KeyboardInterrupt`` / ``SystemExit`` raised in a Task out of
+    the event loop itself, past every handler in the task's own code.
+    """
+    try:
+        return await coro
+    except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+        raise _BaseRaised() from exc
+
+
 def _is_async(method: Callable[..., Any]) -> bool:
     return asyncio.iscoroutinefunction(method)
 
@@ -64,6 +89,23 @@ def compile_build(sources: tuple[int, ...]) -> Callable[[tuple[Any, ...], Any], 
     code = f"lambda row, value: ({parts}{',' if len(sources) == 1 else ''})"
     built: Callable[[tuple[Any, ...], Any], tuple[Any, ...]] = eval(code)
     return built
+
+
+def _unreadable_error(source: str, node: Any, exc: Exception) -> TypeError:
+    """The error for an output of ``source`` that ``node``'s task cannot unpickle."""
+    error = TypeError(
+        f"an output of {source!r} could not be read back in {node.describe()}'s process "
+        f"({type(exc).__name__}: {exc}); values must survive pickle.loads(pickle.dumps(value)), e.g. an "
+        "exception class whose __init__ takes other arguments than its args does not"
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _private(column: Sequence[Any]) -> list[Any]:
+    """``column`` with every mutable value replaced by a deep copy of it."""
+    size = wire.immutable_size
+    return [v if size((v,)) >= 0 else copy.deepcopy(v) for v in column]
 
 
 async def _call(method: Callable[..., Any], is_async: bool, *args: Any) -> Any:
@@ -84,6 +126,7 @@ class TaskRunner:
         self.samples: deque[float] = deque(maxlen=_SAMPLES)
         self._started = time.perf_counter()
         self._stats_timer: asyncio.TimerHandle | None = None
+        self._stats_due = float("inf")  # when the stats are next due (set once streaming)
         self.receiver: Receiver | None = None
         self.sender: Sender | Tee | None = None
         self._senders: list[Sender] = []  # one per target stage (``self.sender`` is a Tee of several)
@@ -114,6 +157,9 @@ class TaskRunner:
         slots = spec.stage.parent_slots
         # A batch method may be handed the received lists themselves (see _transform_batch).
         self._lend_inputs = len(set(slots)) == len(slots) and not set(slots) & set(self._passed_on)
+        # Input columns that are also passed on unchanged (a diamond: A -> P, (A, P) -> D):
+        # P gets its own copy of a mutable value, so what it does to it never reaches D.
+        self._shared_inputs = set(slots) & set(self._passed_on)
         self._produce_task: asyncio.Task[Any] | None = None
         self.failed = False
         self.finished = False
@@ -163,11 +209,18 @@ class TaskRunner:
         return dataclasses.replace(stats)
 
     def _send_stats(self) -> None:
-        self.control.send_message(("stats", self.snapshot()))
+        self._push_stats()
         self._stats_timer = asyncio.get_running_loop().call_later(_STATS_INTERVAL, self._send_stats)
+
+    def _push_stats(self) -> None:
+        """Send the stats now (a write on the control link: no turn of the loop needed)."""
+        self._stats_due = time.perf_counter() + _STATS_INTERVAL
+        self.control.send_message(("stats", self.snapshot()))
 
     def report(self, phase: str, exc: BaseException) -> None:
         """Send a failure to the parent."""
+        if isinstance(exc, _BaseRaised) and exc.__cause__ is not None:
+            exc = exc.__cause__
         self.failed = True
         failure = describe_failure(exc, task=self.spec.name, node=self.node, phase=phase)
         self.control.send_message(("error", failure))
@@ -226,7 +279,7 @@ class TaskRunner:
         try:
             await _call(self.node.open, _is_async(self.node.open))
             opened = True
-        except Exception as exc:
+        except _NODE_ERRORS as exc:
             self.report("open", exc)
         if opened:
             self.control.send_message(("ready",))
@@ -241,7 +294,7 @@ class TaskRunner:
             finally:
                 try:
                     await _call(self.node.close, _is_async(self.node.close))
-                except Exception as exc:
+                except _NODE_ERRORS as exc:
                     self.report("close", exc)
         await self._finish()
         if self._stats_timer is not None:
@@ -258,8 +311,7 @@ class TaskRunner:
         if self.host_sender is not None:
             await self.host_sender.send_stop()
         if self.receiver is not None:
-            while await self.receiver.recv() is not STOP_FLOW:
-                pass
+            await self.receiver.drain()
 
     async def _stream(self) -> None:
         if isinstance(self.node, ProducerNode):
@@ -414,7 +466,7 @@ class TaskRunner:
         items it has already produced.
         """
         self._in_next = True
-        future = asyncio.ensure_future(coro)
+        future = asyncio.ensure_future(_catching_base(coro))
         try:
             # One turn of the loop: a next() that is ready by then keeps the batch
             # growing; one that waits longer sends what came before it now.
@@ -431,7 +483,7 @@ class TaskRunner:
         finally:
             self._in_next = False
 
-    def _next_failed(self, exc: Exception) -> bool:
+    def _next_failed(self, exc: BaseException) -> bool:
         """Whether an exception from ``next()`` is a failure (``False``: the producer ended)."""
         if isinstance(exc, (StopIteration, StopAsyncIteration)):
             return False
@@ -445,6 +497,9 @@ class TaskRunner:
         """Account a chunk: ``rows`` rows in ``ended - started`` s, the node ran on ``ran``; resize chunks."""
         elapsed = ended - started
         stats = self.stats
+        if ended >= self._stats_due:
+            # A node working through a long block keeps the loop (and its timer) waiting.
+            self._push_stats()
         stats.processed += ran
         stats.busy_seconds += elapsed
         if ran:
@@ -464,7 +519,12 @@ class TaskRunner:
         """
         receiver = self.receiver
         assert receiver is not None
-        block = receiver.take_block(limit)
+        try:
+            block = receiver.take_block(limit)
+        except Exception as exc:
+            # A row that pickled where it was made but does not unpickle here.
+            self.report("receive", _unreadable_error(self.spec.source, self.node, exc))
+            raise _Failed from exc
         if block is None or block.n:
             if block is not None:
                 self.stats.received += block.n
@@ -549,7 +609,7 @@ class TaskRunner:
                 if not self.stop_requested:
                     raise
                 own_open = False  # stopped while next() was waiting
-            except Exception as exc:
+            except _NODE_ERRORS as exc:
                 if self._next_failed(exc):
                     await self._emit_quietly()
                     raise _Failed from exc
@@ -594,18 +654,24 @@ class TaskRunner:
             else:
                 await self._transform_block(method, block, on_error, phase)
 
+    def _input_columns(self, block: Block) -> list[Sequence[Any]]:
+        """The node's input columns of ``block``: private copies of mutable values that are also passed on."""
+        shared = self._shared_inputs
+        cols = block.cols
+        if not shared or block.safe:
+            return [cols[s] for s in self.spec.stage.parent_slots]
+        return [_private(cols[s]) if s in shared else cols[s] for s in self.spec.stage.parent_slots]
+
     async def _transform_block(self, method: Callable[..., Any], block: Block, on_error: str, phase: str) -> None:
         self._start_block(block)
-        slots = self.spec.stage.parent_slots
+        inputs = self._input_columns(block)
         args: Sequence[Any]
-        if len(slots) == 1:
-            args, spread = block.cols[slots[0]], False
+        if len(inputs) == 1:
+            args, spread = inputs[0], False
             plain = block.complete and not self._rowwise
         else:
             # A row whose inputs are not all there is passed on without calling the node.
-            args = [
-                ABSENT if any(a is ABSENT for a in t) else t for t in zip(*(block.cols[s] for s in slots), strict=True)
-            ]
+            args = [ABSENT if any(a is ABSENT for a in t) else t for t in zip(*inputs, strict=True)]
             spread, plain = True, False
         values = self._values
         append = values.append
@@ -656,8 +722,8 @@ class TaskRunner:
                     pos = end
                 except _Failed:
                     raise
-                except Exception as exc:
-                    if on_error != "skip":
+                except _NODE_ERRORS as exc:
+                    if on_error != "skip" or not isinstance(exc, Exception):
                         self.report(phase, exc)
                         await self._emit_quietly()
                         raise _Failed from exc
@@ -755,7 +821,7 @@ class TaskRunner:
                     raise
                 own_open = False
                 continue
-            except Exception as exc:
+            except _NODE_ERRORS as exc:
                 if self._next_failed(exc):
                     await self._emit_quietly()
                     raise _Failed from exc
@@ -780,7 +846,7 @@ class TaskRunner:
         """``_transform_block`` for a node with ``process_batch`` / ``consume_batch``."""
         self._start_block(block)
         n = block.n
-        columns = [block.cols[s] for s in self.spec.stage.parent_slots]
+        columns = self._input_columns(block)
         absent = type(ABSENT)
         present: list[int] | None = None
         if not block.complete and any(absent in set(map(type, col)) for col in columns):
@@ -804,8 +870,8 @@ class TaskRunner:
                     out = list(out)  # sent (pickled or copied) before the node runs again
                 if len(out) != m:
                     raise ValueError(f"{phase}_batch() returned {len(out)} items for {m} inputs")
-        except Exception as exc:
-            if on_error == "skip":
+        except _NODE_ERRORS as exc:
+            if on_error == "skip" and isinstance(exc, Exception):
                 # Find the failing items: the block again, one row at a time.
                 await self._transform_block(method, block, on_error, phase)
                 return
@@ -872,7 +938,7 @@ async def run_task(spec: TaskSpec) -> None:
         await runner.connect()
         await runner.connect_host()
         await runner.run()
-    except Exception as exc:
+    except _NODE_ERRORS as exc:
         runner.report("engine", exc)
     finally:
         await runner.aclose()
