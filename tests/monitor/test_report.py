@@ -80,7 +80,8 @@ def test_a_slow_consumer_is_told_to_hand_work_to_a_processor() -> None:
     report = bottleneck_report(flow_of(), stats)
     assert report.bottleneck == "sink"
     assert "a consumer runs as one task" in report.reason
-    assert "(next busiest: work, 2 %)" in report.reason
+    assert report.reason.startswith("sink is busy 97 % of the time and can do at most 10.3 items/s (97.0 ms an item)")
+    assert "(next: work, 500 items/s)" in report.reason
     assert any("sink skipped 2 items" in note for note in report.notes)
 
 
@@ -92,7 +93,8 @@ def test_no_node_saturated_means_no_bottleneck() -> None:
     }
     report = bottleneck_report(flow_of(), stats)
     assert report.bottleneck == "work" and not report.saturated
-    assert report.reason.startswith("no node is saturated: the busiest, work, is busy only 20 %")
+    assert report.reason.startswith("no node is saturated: the slowest, work, is busy only 20 % of the time")
+    assert "(it can do 50.0 items/s)" in report.reason
     assert "No bottleneck: " in str(report)
     assert "◀" not in str(report)
 
@@ -230,3 +232,108 @@ def test_ages_without_drops_show_only_the_age_columns() -> None:
     text = str(bottleneck_report(realtime_flow(max_age=None), stats))
     assert "item ages and drops" in text and "age p95" in text
     assert "dropped" not in text and "stale" not in text
+
+
+# -- the bottleneck is the node with the lowest max/s; busy % only supports it ---------
+
+
+def model_flow() -> Flow:
+    a = CountProducer(60, name="frames")
+    b = Sleepy(0.2, name="model", nb_tasks=4)(a)
+    return Flow([a], [VoidConsumer(name="writer")(b)])
+
+
+def model_stats(items: int = 60) -> dict[str, TaskStats]:
+    """frames -> model (4 tasks x 200 ms an item: 20 items/s) -> writer (60 ms an item: 16.7 items/s).
+
+    The whole run fits in the in-flight window: the producer hands every item over at
+    once, the model never waits for input nor for room and reads 99 % busy, more than
+    the writer that limits the flow.
+    """
+    per_task = [items // 4 + (1 if i < items % 4 else 0) for i in range(4)]
+    stats = {"frames": TaskStats(processed=items, busy_seconds=0.0001 * items, wall_seconds=0.05)}
+    for i, n in enumerate(per_task):
+        stats[f"model[{i}]"] = TaskStats(
+            processed=n, busy_seconds=0.2 * n, wall_seconds=max(0.2 * n / 0.99, 0.5), samples=[0.2] * n
+        )
+    stats["writer"] = TaskStats(
+        processed=items, busy_seconds=0.06 * items, wall_seconds=0.06 * items / 0.95, samples=[0.06] * items
+    )
+    return stats
+
+
+def test_the_node_with_the_lowest_max_rate_is_named_not_the_busiest() -> None:
+    report = bottleneck_report(model_flow(), model_stats())
+    rows = {r.name: r for r in report.rows}
+    assert rows["model"].busy_fraction == pytest.approx(0.99) and rows["writer"].busy_fraction == pytest.approx(0.95)
+    assert rows["model"].max_items_per_second == pytest.approx(20.0)
+    assert rows["writer"].max_items_per_second == pytest.approx(1 / 0.06)
+    assert report.bottleneck == "writer" and report.saturated and not report.too_short
+    assert report.reason.startswith(
+        "writer is busy 95 % of the time and can do at most 16.7 items/s (60.0 ms an item), the lowest max/s in the "
+        "flow (next: model, 20.0 items/s): make it faster"
+    )
+    notes = " ".join(report.notes)
+    assert "the whole run (60 items) fits in what one hop holds in flight (2,048 items: queue_size 1,024" in notes
+    assert "busy % does not show which node limits the flow; max/s does" in notes
+    assert "model was busier (99 %) but can do 20.0 items/s, more than writer's 16.7" in notes
+    text = str(report)
+    assert "writer ◀" in text and "model \u00d74 ◀" not in text
+    assert "Bottleneck: writer is busy 95 %" in text
+
+
+def test_a_run_with_fewer_than_a_handful_of_items_per_node_is_too_short_to_tell() -> None:
+    report = bottleneck_report(model_flow(), model_stats(items=3))
+    assert report.too_short and not report.saturated
+    assert report.bottleneck == "writer"  # the slowest so far, no more
+    assert report.reason.startswith("fewer than 5 items on frames (3), model (3), writer (3): too few to measure")
+    assert "so far writer has the lowest max/s, 16.7 items/s" in report.reason
+    text = str(report)
+    assert "Too short to tell: fewer than 5 items" in text
+    assert "◀" not in text and "Bottleneck:" not in text
+
+
+def camera_flow() -> Flow:
+    a = CountProducer(None, 1 / 30, name="camera")
+    b = Add(1, name="detector")(a)
+    c = VoidConsumer(name="sink")(b)
+    return Flow([a], [c], flow_type=REALTIME)
+
+
+def test_a_paced_source_is_not_the_bottleneck_of_a_slower_consumer() -> None:
+    # The camera sleeps in next() (30 fps): 100 % busy.  The sink takes 100 ms an item and drops frames.
+    stats = {
+        "camera": TaskStats(
+            processed=300, busy_seconds=9.99, wall_seconds=10.0, dropped=199, drops={"sink": {"full": 199}}
+        ),
+        "detector": TaskStats(processed=300, busy_seconds=0.3, wall_seconds=10.0),
+        "sink": TaskStats(processed=99, busy_seconds=9.9, wall_seconds=10.0),
+    }
+    report = bottleneck_report(camera_flow(), stats)
+    assert report.bottleneck == "sink" and report.saturated
+    assert report.reason.startswith("sink is busy 99 % of the time and can do at most 10.0 items/s (100.0 ms an item)")
+    assert "(next: camera, 30.0 items/s)" in report.reason
+    assert "a consumer runs as one task" in report.reason
+    assert "camera was busier (100 %) but can do 30.0 items/s" in " ".join(report.notes)
+
+
+def test_a_paced_source_sets_the_pace_only_when_the_others_have_spare_capacity() -> None:
+    stats = {
+        "camera": TaskStats(processed=300, busy_seconds=9.99, wall_seconds=10.0),
+        "detector": TaskStats(processed=300, busy_seconds=3.0, wall_seconds=10.0),  # 100 items/s
+        "sink": TaskStats(processed=300, busy_seconds=0.3, wall_seconds=10.0),
+    }
+    report = bottleneck_report(camera_flow(), stats)
+    assert report.bottleneck == "camera" and report.saturated
+    assert report.reason.startswith("camera gives at most 30.0 items/s (33.3 ms an item) in next(), the lowest max/s")
+    assert "(next: detector, 100 items/s); the other nodes have spare capacity: the source sets the pace" in (
+        report.reason
+    )
+
+    # A detector that can do 31 items/s keeps up only just: it has no spare capacity, and is named.
+    stats["detector"] = TaskStats(processed=300, busy_seconds=300 / 31, wall_seconds=10.0)
+    report = bottleneck_report(camera_flow(), stats)
+    assert report.bottleneck == "detector" and report.saturated
+    assert report.reason.startswith("detector is busy 97 % of the time and can do at most 31.0 items/s")
+    assert "barely more than camera gives (30.0 items/s): it has no spare capacity" in report.reason
+    assert "camera is close (30.0 items/s against 31.0)" in " ".join(report.notes)

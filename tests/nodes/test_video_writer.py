@@ -130,3 +130,46 @@ def test_writer_pickles_without_its_file(tmp_path: Path) -> None:
     copy = pickle.loads(pickle.dumps(writer))
     writer.close()
     assert (copy.video_file, copy.fps, copy.fourcc, copy._writer) == (str(tmp_path / "p.avi"), 12.0, "MJPG", None)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".avi"])
+def test_writer_pads_odd_sizes_to_even_and_cuts_nothing(tmp_path: Path, ext: str) -> None:
+    # Codecs need even sizes: OpenCV alone writes a 33x17 frame as a 32x16 video (last column and row lost).
+    frame = np.full((17, 33, 3), 40, np.uint8)
+    frame[:, 32] = (0, 0, 250)  # the last column: red
+    frame[16, :32] = (250, 0, 0)  # the last row: blue
+    path = tmp_path / f"odd{ext}"
+    writer = VideofileWriter(path)
+    write(writer, [frame, frame, np.full((34, 66, 3), 40, np.uint8)])
+    assert writer.frames_written == 3
+    capture = cv2.VideoCapture(str(path))
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (34, 18)
+    decoded = []
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        decoded.append(image)
+    capture.release()
+    assert [d.shape for d in decoded] == [(18, 34, 3)] * 3
+    first = decoded[0].astype(np.int16)
+    # The frame's own pixels are all there, the last column and row included ...
+    assert mean_error(decoded[0][:17, :33], frame) < 12
+    assert first[2:15, 32, 2].mean() > 180 and first[2:15, 32, 0].mean() < 80, "the last column was cut"
+    assert first[16, 2:30, 0].mean() > 180 and first[16, 2:30, 2].mean() < 80, "the last row was cut"
+    # ... and the padding repeats them: a red column 33, a blue row 17 (not black).
+    assert first[2:15, 33, 2].mean() > 180
+    assert first[17, 2:30, 0].mean() > 180
+    # A later frame of another size is resized to the first's 33x17, then padded the same way.
+    assert mean_error(decoded[2][:17, :33], np.full((17, 33, 3), 40, np.uint8)) < 12
+
+
+def test_writer_pads_odd_gray_frames(tmp_path: Path) -> None:
+    gray = np.zeros((17, 21), np.uint8)
+    gray[:, 20] = 255  # the last column
+    write(VideofileWriter(tmp_path / "gray.avi"), [gray, gray])
+    capture = cv2.VideoCapture(str(tmp_path / "gray.avi"))
+    ok, image = capture.read()
+    capture.release()
+    assert ok and image.shape[:2] == (18, 22)
+    assert image[2:15, 20].min() > 180 and image[2:15, 21].min() > 180 and image[2:15, 2:18].max() < 60

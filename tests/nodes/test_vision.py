@@ -326,3 +326,57 @@ def test_bounding_box_labels_use_class_names_and_numbers_for_unknown_classes() -
     assert np.array_equal(unknown, BoundingBoxAnnotator(class_labels={0: "0"}).process(image, boxes))
     named = BoundingBoxAnnotator(class_labels={0: "motion"}).process(image, boxes)
     assert not np.array_equal(unknown, named)
+
+
+# -- keeping the channel axis, box values ------------------------------------------------
+
+
+@pytest.mark.parametrize("maintain_ratio", [False, True])
+def test_resize_keeps_a_single_channel_axis_both_ways(maintain_ratio: bool) -> None:
+    image = np.arange(48 * 64, dtype=np.uint8).reshape(48, 64, 1)
+    node = ResizeImageTransformer(maintain_ratio)
+    assert node.process(image, (24, 32)).shape == (24, 32, 1)  # OpenCV alone gives (24, 32) without the ratio
+    assert ResizeImageTransformer(maintain_ratio, size=(32, 24)).process(image).shape == (24, 32, 1)
+    assert node.process(image[..., 0], (24, 32)).shape == (24, 32), "a gray (h, w) frame stays (h, w)"
+    assert node.process(np.zeros((48, 64, 4), np.uint8), (24, 32)).shape == (24, 32, 4)
+    expected = ResizeImageTransformer(maintain_ratio).process(image[..., 0], (24, 32))
+    assert np.array_equal(node.process(image, (24, 32))[..., 0], expected)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+@pytest.mark.parametrize("column", [0, 3, 4, 5])
+def test_bounding_box_annotator_names_itself_and_the_box_for_non_finite_values(bad: float, column: int) -> None:
+    # Without the check: a bare ValueError / OverflowError from int(), naming no node.
+    boxes = np.array([[10, 10, 30, 30, 1, 0.5], [5, 5, 20, 20, 1, 0.5]])
+    boxes[1, column] = bad
+    with pytest.raises(ValueError, match=r"BoundingBoxAnnotator 'b': box 1 holds a NaN or infinite value: \[") as info:
+        BoundingBoxAnnotator(name="b").process(np.zeros((50, 50, 3), np.uint8), boxes)
+    assert str(info.value).count("20.0") == (1 if column == 3 else 2), "the message gives the bad box's values"
+    assert ("nan" if np.isnan(bad) else "inf") in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_tracker_annotator_rejects_non_finite_values_too(bad: float) -> None:
+    with pytest.raises(ValueError, match="TrackerAnnotator 't': box 0 holds a NaN or infinite value"):
+        TrackerAnnotator(name="t").process(np.zeros((50, 50, 3), np.uint8), [[5, 5, 20, bad, 3]])
+    with pytest.raises(ValueError, match="TrackerAnnotator 't': box 0 holds"):
+        TrackerAnnotator(name="t").process(np.zeros((50, 50, 3), np.uint8), [[5, 5, 20, 20, bad]])
+
+
+def test_bounding_box_annotator_clips_huge_coordinates_to_the_frame() -> None:
+    image = np.zeros((100, 160, 3), np.uint8)
+    node = BoundingBoxAnnotator(box_color=(0, 0, 255), text_color=(0, 255, 0), class_labels={1: "x"})
+    out = node.process(image, [[40, 30, 1e12, 1e12, 1, 0.9]])
+    # The top and left edges are inside the frame: drawn where they are; the others lie outside: not drawn.
+    assert out[40, 100].tolist() == [0, 0, 255] and out[70, 30].tolist() == [0, 0, 255]
+    assert not out[45:, 35:].any()
+    assert np.array_equal(out, node.process(image, [[40, 30, 10_000, 10_000, 1, 0.9]]))
+    assert not image.any()
+    # Far off on the other side: the right and bottom edges are drawn, the label goes just inside.
+    out = node.process(image, [[-1e12, -1e12, 60, 90, 1, 0.9]])
+    assert out[60, 40].tolist() == [0, 0, 255] and out[30, 90].tolist() == [0, 0, 255]
+    assert not out[:58, :88, 2].any(), "the inside holds no box edge"
+    # Entirely outside: nothing is drawn.
+    assert not node.process(image, [[1e12, 1e12, 2e12, 2e12, 1, 0.9]]).any()
+    tracker = TrackerAnnotator(box_color=(255, 0, 0)).process(image, [[40, 30, 1e12, 1e12, 1e12]])
+    assert tracker[40, 100].tolist() == [255, 0, 0]

@@ -24,8 +24,12 @@ class VideofileWriter(ConsumerNode):
     (``swap_channels=True`` takes RGB frames); gray frames ``(height, width)``, such
     as ``EdgeDetector``'s edge maps, are written as gray video.
 
-    The file is opened on the first frame, whose size becomes the video's; a later
-    frame of another size is resized to it.  The folder must exist: opening fails
+    The file is opened on the first frame, whose size sets the video's; a later
+    frame of another size is resized to the first frame's size.  Codecs need even
+    sizes (``mp4v`` and ``MJPG`` would cut an odd last row or column off), so an odd
+    height or width is padded to the next even number by repeating the frame's last
+    row or column once: a 33x17 frame makes a 34x18 video whose top-left 33x17
+    pixels are the frame, nothing cut.  The folder must exist: opening fails
     with ``OSError`` naming the node otherwise.  ``close()`` finishes the file; a
     writer that received no frame writes no file.  ``frames_written`` counts the
     frames of the current run.
@@ -54,18 +58,25 @@ class VideofileWriter(ConsumerNode):
         self.fps = check_real(owner, "fps", fps, 0, strict=True)
         self.frames_written = 0
         self._writer: Any = None
-        self._size: tuple[int, int] | None = None
+        self._size: tuple[int, int] | None = None  # (width, height) of the first frame; frames are resized to it
+        self._pad = (0, 0)  # rows added at the bottom, columns at the right: the video's size is even
         self._color = True
 
     def open(self) -> None:
         """Get ready for a new file; the file itself is opened by the first frame (its size sets the video's)."""
         self.frames_written = 0
         self._size = None
+        self._pad = (0, 0)
 
     def _open_writer(self, frame: Image) -> Any:
         height, width = frame.shape[:2]
+        pad_rows, pad_cols = height % 2, width % 2
         writer = cv2.VideoWriter(
-            self.video_file, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, (width, height), frame.ndim == 3
+            self.video_file,
+            cv2.VideoWriter.fourcc(*self.fourcc),
+            self.fps,
+            (width + pad_cols, height + pad_rows),
+            frame.ndim == 3,
         )
         if not writer.isOpened():
             writer.release()
@@ -73,6 +84,7 @@ class VideofileWriter(ConsumerNode):
             hint = "" if os.path.isdir(folder) else f" (its folder {folder!r} does not exist)"
             raise OSError(f"{self.describe()}: OpenCV cannot write {self.video_file!r}{hint}")
         self._size = (width, height)
+        self._pad = (pad_rows, pad_cols)
         self._color = frame.ndim == 3
         return writer
 
@@ -96,6 +108,10 @@ class VideofileWriter(ConsumerNode):
             frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
         if (frame.shape[1], frame.shape[0]) != self._size:
             frame = cv2.resize(frame, self._size, interpolation=cv2.INTER_AREA)
+        pad_rows, pad_cols = self._pad
+        if pad_rows or pad_cols:
+            # Even sizes for the codec: repeat the last row / column rather than lose one.
+            frame = cv2.copyMakeBorder(frame, 0, pad_rows, 0, pad_cols, cv2.BORDER_REPLICATE)
         self._writer.write(np.ascontiguousarray(frame))
         self.frames_written += 1
 

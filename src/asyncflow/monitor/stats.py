@@ -102,6 +102,17 @@ class NodeStats:
         return self.busy_seconds / self.processed if self.processed else 0.0
 
     @property
+    def max_items_per_second(self) -> float:
+        """The node's capacity: what its tasks could sustain if they never waited (0 if unknown).
+
+        ``tasks / mean seconds per item``, measured per item, so it does not depend on
+        how long the node waited; the lowest one is the flow's ceiling.  For a producer
+        it counts the time ``next()`` sleeps (a paced source).
+        """
+        mean = self.mean_seconds
+        return self.tasks / mean if mean > 0 else 0.0
+
+    @property
     def items_per_second(self) -> float:
         """Items processed per second of the node's wall time (over the whole run)."""
         return self.processed / self.wall_seconds if self.wall_seconds > 0 else 0.0

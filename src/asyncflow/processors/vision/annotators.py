@@ -63,7 +63,11 @@ def parse_label_map(path: str | os.PathLike[str]) -> dict[int, str]:
 
 
 def _boxes(owner: str, boxes: object, columns: int, layout: str) -> npt.NDArray[np.float64]:
-    """``boxes`` as an ``(nb_boxes, >= columns)`` float array (``None`` or empty: no boxes)."""
+    """``boxes`` as an ``(nb_boxes, >= columns)`` float array (``None`` or empty: no boxes).
+
+    Every value of the first ``columns`` must be finite: a NaN or infinite one raises
+    ``ValueError`` naming ``owner``, the box's index and its values.
+    """
     if boxes is None:
         return np.zeros((0, columns))
     try:
@@ -74,7 +78,27 @@ def _boxes(owner: str, boxes: object, columns: int, layout: str) -> npt.NDArray[
         return np.zeros((0, columns))
     if array.ndim != 2 or array.shape[1] < columns:
         raise ValueError(f"{owner}: boxes must have shape (nb_boxes, {columns}) of {layout}, got {array.shape}")
+    finite = np.isfinite(array[:, :columns]).all(axis=1)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"{owner}: box {index} holds a NaN or infinite value: {array[index, :columns].tolist()} "
+            f"(boxes are {layout}, finite numbers)"
+        )
     return array
+
+
+def _corners(row: npt.NDArray[np.float64], im: Image, margin: int) -> tuple[int, int, int, int]:
+    """A box's ``[ymin, xmin, ymax, xmax]`` as ints, each clipped to ``margin`` pixels around the frame.
+
+    A coordinate far outside the frame (``1e12``) would overflow OpenCV's ints; clipped
+    to just outside, the edges that lay outside still do not show and the others are
+    drawn where they were.
+    """
+    height, width = im.shape[:2]
+    ymin, ymax = (int(min(max(v, -margin), height + margin)) for v in (row[0], row[2]))
+    xmin, xmax = (int(min(max(v, -margin), width + margin)) for v in (row[1], row[3]))
+    return ymin, xmin, ymax, xmax
 
 
 class ImageAnnotator(ProcessorNode):
@@ -129,6 +153,11 @@ class BoundingBoxAnnotator(ImageAnnotator):
     file as ``class_labels_path``), and ``None`` labels boxes with their class number.
     A class missing from the labels is shown by its number.  Colors are in the
     frame's channel order.
+
+    A box holding a NaN or infinite value raises ``ValueError`` naming the node and
+    the box.  Finite coordinates outside the frame are fine, however large
+    (``1e12``): they are clipped to just outside the frame before drawing, so the
+    edges inside the frame are drawn and the others are not.
     """
 
     def __init__(
@@ -180,7 +209,7 @@ class BoundingBoxAnnotator(ImageAnnotator):
     def _annotate(self, im: Image, annotations: Any) -> Image:
         """Draw each ``[ymin, xmin, ymax, xmax, class_index, score]`` box and its label."""
         for row in _boxes(self.describe(), annotations, 6, "[ymin, xmin, ymax, xmax, class_index, score]"):
-            ymin, xmin, ymax, xmax = (int(v) for v in row[:4])
+            ymin, xmin, ymax, xmax = _corners(row, im, self.box_thickness + 2)
             klass = int(row[4])
             label = f"{self.labels.get(klass, str(klass))}: {row[5] * 100:.2f}%"
             cv2.rectangle(im, (xmin, ymin), (xmax, ymax), self.box_color, self.box_thickness)
@@ -193,7 +222,9 @@ class TrackerAnnotator(ImageAnnotator):
     """Draw tracked boxes and their track ids on each frame (videoflow's signature).
 
     ``process(im, boxes)`` takes an ``(nb_boxes, 5)`` array of
-    ``[ymin, xmin, ymax, xmax, track_id]`` in pixels.
+    ``[ymin, xmin, ymax, xmax, track_id]`` in pixels.  Boxes are checked and clipped
+    as ``BoundingBoxAnnotator``'s: NaN or infinite values raise ``ValueError`` naming
+    the node, coordinates far outside the frame are clipped to just outside it.
     """
 
     def __init__(
@@ -214,7 +245,7 @@ class TrackerAnnotator(ImageAnnotator):
     def _annotate(self, im: Image, annotations: Any) -> Image:
         """Draw each ``[ymin, xmin, ymax, xmax, track_id]`` box and its id."""
         for row in _boxes(self.describe(), annotations, 5, "[ymin, xmin, ymax, xmax, track_id]"):
-            ymin, xmin, ymax, xmax = (int(v) for v in row[:4])
+            ymin, xmin, ymax, xmax = _corners(row, im, self.box_thickness + 2)
             cv2.rectangle(im, (xmin, ymin), (xmax, ymax), self.box_color, self.box_thickness)
             cv2.putText(im, str(int(row[4])), (xmin, _label_position(ymin, ymax)), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
                         self.text_color, lineType=cv2.LINE_AA)

@@ -47,6 +47,10 @@ class ResizeImageTransformer(ProcessorNode):
     - ``maintain_ratio=True`` keeps the aspect ratio: the frame is scaled to fit
       inside the target and padded with black at the bottom and right (as videoflow
       does), so box coordinates only need scaling.
+
+    The output keeps the input's axes either way: an ``(h, w)`` gray frame gives
+    ``(height, width)``, an ``(h, w, c)`` frame ``(height, width, c)``, a single
+    channel ``(h, w, 1)`` included (OpenCV's resize alone would drop that axis).
     """
 
     def __init__(
@@ -81,7 +85,8 @@ class ResizeImageTransformer(ProcessorNode):
             )
         if not self.maintain_ratio:
             resized: Image = cv2.resize(image, (width, height))
-            return resized
+            # cv2.resize returns (height, width) for a (h, w, 1) image: keep its channel axis.
+            return resized.reshape(height, width, *image.shape[2:])
         scale = min(height / image.shape[0], width / image.shape[1])
         fit_h = min(height, max(1, round(image.shape[0] * scale)))
         fit_w = min(width, max(1, round(image.shape[1] * scale)))
