@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo live test lint bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ COMPILE := $(PY) -m compileall -q src examples benchmarks tests > /dev/null
 demo: $(STAMP)
 	$(COMPILE)
 	$(PY) -m examples.video_demo
+
+# The live-video example: a paced camera, a detector slower than it, REALTIME.
+live: $(STAMP)
+	$(COMPILE)
+	$(PY) -m examples.live_demo
 
 test: $(STAMP)
 	$(COMPILE)

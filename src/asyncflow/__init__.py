@@ -11,6 +11,8 @@
     await Flow([A], [C]).run()     # or asyncflow.run(Flow([A], [C])) in a script
 """
 
+from typing import Any
+
 from .core import (
     BATCH,
     REALTIME,
@@ -28,9 +30,20 @@ from .core import (
     ProducerNode,
     WorkerDiedError,
 )
+from .core import flow as _flow
 from .runner import run
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+
+def _live_display(flow: Flow, run: Any) -> Any:
+    """``flow_options["progress"]``: the monitor's live table around the run (imported when used)."""
+    from .monitor.live import LiveDisplay
+
+    return LiveDisplay(flow).run_until(run)
+
+
+_flow.set_progress_display(_live_display)
 
 __all__ = [
     "BATCH",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from .constants import STOP_FLOW, FlowType
@@ -20,7 +20,7 @@ from .host import ResultsConsumer
 from .node import ConsumerNode, Node, ProducerNode
 from .options import FlowOptions, parse_options
 
-__all__ = ["Flow"]
+__all__ = ["Flow", "ProgressDisplay", "set_progress_display"]
 
 log = logging.getLogger("asyncflow")
 
@@ -44,6 +44,20 @@ def _flow_type(value: object) -> FlowType:
         raise ValueError(
             f"Flow: unknown flow_type {value!r}; use BATCH or REALTIME (or 'batch' / 'realtime')"
         ) from None
+
+
+#: Shows a run while it goes (``flow_options["progress"]``): called with the flow and the
+#: engine's ``run()`` coroutine, returns what that returns.  The package sets it to the
+#: monitor's live display (``asyncflow/__init__.py``), so the core never imports its
+#: displays: the monitor, the runner and the CLI sit on top of the core, not beside it.
+ProgressDisplay = Callable[["Flow", Coroutine[Any, Any, dict[str, Any]]], Awaitable[dict[str, Any]]]
+_progress_display: ProgressDisplay | None = None
+
+
+def set_progress_display(display: ProgressDisplay | None) -> None:
+    """Install what ``flow_options["progress"]`` shows (``None``: nothing)."""
+    global _progress_display
+    _progress_display = display
 
 
 class Flow:
@@ -111,10 +125,8 @@ class Flow:
         try:
             if requested:
                 scheduler.request_stop(timeout)
-            if self.options.progress:
-                from ..monitor.live import LiveDisplay
-
-                self._stats = await LiveDisplay(self).run_until(scheduler.run())
+            if self.options.progress and _progress_display is not None:
+                self._stats = await _progress_display(self, scheduler.run())
             else:
                 self._stats = await scheduler.run()
             self._report_drops()
@@ -214,11 +226,6 @@ class Flow:
             if stats.skipped:
                 log.warning("%s skipped %d items that raised (on_error='skip')", name, stats.skipped)
 
-    def to_dot(self) -> str:
-        """The flow's graph in graphviz DOT (see ``asyncflow.monitor.graph``)."""
-        from ..monitor.graph import to_dot
-
-        return to_dot(self)
 
     def __repr__(self) -> str:
         return f"<Flow {' -> '.join(n.name for n in self.graph.order)} ({self.flow_type.value})>"
