@@ -33,6 +33,11 @@ Workloads (``--only`` takes these names):
   the detector at ``nb_tasks=2`` (S3); frames kept, age at the consumer p50 / p99 / max,
   capture order, the camera's lateness (``benchmarks.freshness``; targets: S1 stream ≤ clip
   + 0.5 s and p99 ≤ 0.07 s, S2 p99 ≤ 0.11 s, S3 ≥ 1.8x S2's frames, p99 ≤ 0.08 s, in order).
+- ``fanout``: a source paced at 500 items/s for 4 s fanning out to a slow consumer (20 ms an
+  item) and a fast one, in ``BATCH`` and ``REALTIME``, against the fast consumer alone: the fast
+  branch's items, rate, latency p50 / p99 / max and order, the slow branch's items, the source's
+  lateness and (``BATCH``) its two phases: on schedule until the slow branch's window is full,
+  then held back by it: stalls, then bursts (``benchmarks.fanout``; reported, no target).
 
 Throughputs are steady state: from the first item's arrival at the consumer to the
 end of the stream there (``benchmarks._common.Rate``); each is the best of
@@ -53,12 +58,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import baselines, freshness, peers, workloads
+from . import baselines, fanout, freshness, peers, workloads
 from ._common import Rate, calibrate_spin, machine_info, write_json
 
 __all__ = ["FULL", "QUICK", "Sizes", "main"]
 
-WORKLOADS = ("tiny", "frames", "cpu", "latency", "memory", "freshness")
+WORKLOADS = ("tiny", "frames", "cpu", "latency", "memory", "freshness", "fanout")
 SPEEDUP_LEVELS = (1, 2, 4, 8, 14)
 
 
@@ -76,6 +81,7 @@ class Sizes:
     latency_s: float  # seconds at 500 items/s
     repeat: int  # best of this many runs (throughputs)
     freshness_frames: int = freshness.FRAMES  # camera frames at 30 fps (one run per engine and scenario)
+    fanout_seconds: float = fanout.SECONDS  # seconds at 500 items/s (BATCH's slow branch takes items x 20 ms)
 
 
 FULL = Sizes(
@@ -84,7 +90,7 @@ FULL = Sizes(
 )
 QUICK = Sizes(
     tiny=200_000, tiny_one_a_put=20_000, videoflow=2_000, pypeln=1_000, frames=60, frames_pickled=20,
-    cpu_per_task=60, latency_s=1.0, repeat=1, freshness_frames=60,
+    cpu_per_task=60, latency_s=1.0, repeat=1, freshness_frames=60, fanout_seconds=1.0,
 )
 
 
@@ -226,6 +232,12 @@ def run_latency(sizes: Sizes) -> dict[str, Any]:
 def run_freshness(sizes: Sizes) -> dict[str, Any]:
     _progress(f"freshness: {sizes.freshness_frames} frames at 30 fps, asyncflow and videoflow REALTIME, S1-S3")
     return _guard(lambda: freshness.freshness(frames=sizes.freshness_frames, progress=_progress))
+
+
+def run_fanout(sizes: Sizes) -> dict[str, Any]:
+    _progress(f"fanout: {fanout.RATE:g} items/s for {sizes.fanout_seconds:g} s, a slow and a fast branch, "
+              "BATCH and REALTIME, against the fast branch alone")
+    return _guard(lambda: fanout.fanout(seconds=sizes.fanout_seconds, progress=_progress))
 
 
 def run_memory() -> dict[str, Any]:
@@ -379,6 +391,21 @@ def build_rows(results: dict[str, Any]) -> list[Row]:
                                 freshness.brief(entry.get("asyncflow"), frames),
                                 (f"videoflow {vf}: " if vf else "") + freshness.brief(entry.get("videoflow"), frames),
                                 "", "; ".join(t["target"] for t in targets), met))
+    if "fanout" in w:
+        fan = w["fanout"]
+        if "error" in fan:
+            rows.append(Row("fanout", f"error: {fan['error']}", ""))
+        else:
+            for flow_type, entry in fan["runs"].items():
+                mine, alone = entry.get("fanout"), entry.get("fast_only")
+                p99 = None
+                if mine and alone and "fast" in mine and "fast" in alone and alone["fast"]["latency_p99_s"] > 0:
+                    p99 = mine["fast"]["latency_p99_s"] / alone["fast"]["latency_p99_s"]
+                rows.append(Row(f"fanout {flow_type}: fast branch (slow branch {fan['slow_s'] * 1000:g} ms/item)",
+                                fanout.brief(mine), f"fast branch alone: {fanout.brief(alone)}",
+                                "" if p99 is None else f"p99 {p99:.2f}x", "reported"))
+                rows.append(Row(f"fanout {flow_type}: slow branch, source", fanout.brief_source(mine), "",
+                                target="reported"))
     return rows
 
 
@@ -555,6 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         w["memory"] = run_memory()
     if "freshness" in only:
         w["freshness"] = run_freshness(sizes)
+    if "fanout" in only:
+        w["fanout"] = run_fanout(sizes)
     results["elapsed_s"] = time.monotonic() - started
 
     rows = build_rows(results)

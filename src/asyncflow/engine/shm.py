@@ -10,6 +10,20 @@ once the array (and every view of it) has been garbage-collected.  When no slot 
 and the pool has reached its byte budget, the array is pickled in-band as usual:
 nothing waits on the pool.  The sender unlinks its slots when its task ends; the
 multiprocessing resource tracker unlinks what a killed task left behind.
+
+An array arrives as its pickle would have: the same dtype (the dtype object itself
+travels, so structured, nested and subarray fields, datetime units, byte order and
+metadata survive), shape and order (Fortran-ordered arrays stay so, other
+non-contiguous ones arrive C-contiguous).  Arrays whose items hold references
+(object dtype, a structured dtype with an object field, ``StringDType``) are always
+pickled in-band.
+
+A received array stays valid for as long as anything holds it, whatever the run
+did: its ``.base`` is the reader's mapping of the slot, and a mapping is unmapped
+only when its last reference goes (``SlotReader.close`` drops the reader's own and
+never unmaps memory an array uses).  The sender unlinking a segment (its pool
+closing when its task ends) removes only the name: existing mappings stay valid,
+and the memory is freed with the last of them, so nothing is left in ``/dev/shm``.
 """
 
 from __future__ import annotations
@@ -91,24 +105,68 @@ class SlotPool:
 
 
 class SlotReader:
-    """The receiving task's view of senders' slots: attached once per name, closed at the end."""
+    """The receiving task's view of senders' slots: one mapping per segment, attached once.
+
+    Each array made on a mapping holds it as its ``.base`` (and every view of the
+    array holds the array), so the mapping lives as long as anything that points
+    into it.  Nothing here calls ``mmap.close()``: numpy does not keep a buffer
+    export on the mapping, so ``close()`` would not raise ``BufferError`` for an
+    array still in use but unmap its memory under it.  A mapping is unmapped when
+    its last reference goes instead: the reader's at ``close()``, an array's when it
+    is collected.
+    """
 
     def __init__(self) -> None:
         self._maps: dict[str, mmap.mmap] = {}
 
-    def view(self, name: str) -> memoryview:
+    def mapping(self, name: str) -> mmap.mmap:
+        """The mapping of segment ``name`` (attached on first use)."""
         buf = self._maps.get(name)
         if buf is None:
+            if self._maps:
+                self._forget_unlinked()
             buf = self._maps[name] = _attach(name)
-        return memoryview(buf)
+        return buf
+
+    def _forget_unlinked(self) -> None:
+        """Drop the mappings of segments their sender has unlinked.
+
+        A sender unlinks a slot that no row uses any more (to make room for a bigger
+        one, or at its end), so no row will name it again; without this the reader
+        would keep its memory mapped, and allocated, until the end of the stream.
+        An array still on such a slot keeps its mapping alive itself.
+        """
+        if not _DEV_SHM:
+            return
+        for name in [name for name in self._maps if not os.path.exists(_dev_shm_path(name))]:
+            del self._maps[name]
+
+    def array(self, name: str, shape: tuple[int, ...], dtype: Any, fortran: bool = False) -> Any:
+        """An array of ``shape`` and ``dtype`` at the start of segment ``name``; its ``.base`` is the mapping."""
+        numpy = sys.modules.get("numpy") or __import__("numpy")
+        return numpy.ndarray(shape, dtype, buffer=self.mapping(name), order="F" if fortran else "C")
+
+    @property
+    def attached(self) -> int:
+        """How many segments this reader holds a mapping of."""
+        return len(self._maps)
 
     def close(self) -> None:
-        for buf in self._maps.values():
-            try:
-                buf.close()
-            except BufferError:
-                pass  # an array still points into it; the mapping goes with the process
+        """Drop the reader's mappings (idempotent).
+
+        One that no array uses is unmapped now (this was its last reference); one
+        that an array still uses stays mapped until that array, and every view of
+        it, is gone.
+        """
         self._maps.clear()
+
+
+_DEV_SHM = sys.platform.startswith("linux") and os.path.isdir("/dev/shm")
+
+
+def _dev_shm_path(name: str) -> str:
+    """Where Linux keeps segment ``name``."""
+    return f"/dev/shm/{name.lstrip('/')}"
 
 
 def _attach(name: str) -> mmap.mmap:
@@ -118,12 +176,29 @@ def _attach(name: str) -> mmap.mmap:
     and the tracker would then unlink it when the *reader* exits, under the
     sender's feet; the sender owns the segment, so the reader maps it directly.
     """
-    path = f"/dev/shm/{name.lstrip('/')}"
+    path = _dev_shm_path(name)
     if os.path.exists(path):
         with open(path, "r+b") as f:
+            if sys.version_info >= (3, 13):
+                # Without a descriptor of its own: a mapping an array keeps after the
+                # run does not hold a file descriptor too.
+                return mmap.mmap(f.fileno(), 0, trackfd=False)
             return mmap.mmap(f.fileno(), 0)
-    shm = shared_memory.SharedMemory(name=name)  # not Linux: fall back, tracked
-    return shm._mmap  # type: ignore[attr-defined,no-any-return]
+    # Not Linux: let SharedMemory open the segment (tracked: spawned tasks share the
+    # parent's tracker, where the sender registered it already), then take its mapping
+    # over, or the object's __del__ would close the mapping under our arrays.
+    shm = shared_memory.SharedMemory(name=name)
+    buf: mmap.mmap = shm._mmap  # type: ignore[attr-defined]
+    shm._buf.release()  # type: ignore[attr-defined]
+    shm._buf = None  # type: ignore[attr-defined]
+    shm._mmap = None  # type: ignore[attr-defined]
+    shm.close()  # closes only its file descriptor now
+    return buf
+
+
+def _shareable(dtype: Any) -> bool:
+    """Whether items of ``dtype`` are plain bytes: no references (object, ``StringDType``)."""
+    return not dtype.hasobject
 
 
 def _has_big_array(value: Any, depth: int = 0) -> bool:
@@ -132,7 +207,7 @@ def _has_big_array(value: Any, depth: int = 0) -> bool:
         return False
     kind = type(value)
     if kind is numpy.ndarray:
-        return bool(value.nbytes >= THRESHOLD and not value.dtype.hasobject)
+        return bool(value.nbytes >= THRESHOLD and _shareable(value.dtype))
     if depth < 2:
         if kind is tuple or kind is list:
             return any(_has_big_array(v, depth + 1) for v in value)
@@ -150,17 +225,26 @@ class _SlotPickler(pickle.Pickler):
         self._ndarray = sys.modules["numpy"].ndarray
 
     def persistent_id(self, obj: Any) -> Any:
-        if type(obj) is not self._ndarray or obj.nbytes < THRESHOLD or obj.dtype.hasobject:
+        if type(obj) is not self._ndarray or obj.nbytes < THRESHOLD or not _shareable(obj.dtype):
             return None
         got = self.pool.acquire(obj.nbytes)
         if got is None:
             return None  # the pool is spent: pickle this one in-band
         sid, shm = got
-        numpy = sys.modules["numpy"]
-        numpy.ndarray(obj.shape, obj.dtype, buffer=shm.buf)[...] = obj  # the one copy in
         self.used.append(sid)
+        # As ndarray.__reduce__: Fortran order is kept, anything else arrives C-contiguous.
+        fortran = bool(obj.flags.f_contiguous and not obj.flags.c_contiguous)
+        numpy = sys.modules["numpy"]
+        slot = numpy.ndarray(obj.shape, obj.dtype, buffer=shm.buf, order="F" if fortran else "C")
+        slot[...] = obj  # the one copy in
+        del slot
         self.shared_bytes += obj.nbytes
-        return (shm.name, sid, obj.shape, obj.dtype.str)
+        # The dtype object itself, pickled with the reference: ``dtype.str`` would turn
+        # a structured dtype into raw bytes (``|V28``) and drop its metadata.  Only a
+        # built-in dtype (uint8, native float32...) goes by its code, which names that
+        # very dtype, and costs a tenth of pickling it.
+        dtype = obj.dtype
+        return (shm.name, sid, obj.shape, dtype.str if dtype.isbuiltin == 1 else dtype, fortran)
 
 
 def dump_frozen(row: Any, pool: SlotPool | None) -> tuple[bytes, list[int], int]:
@@ -188,9 +272,8 @@ class _SlotUnpickler(pickle.Unpickler):
         self.released = released
 
     def persistent_load(self, pid: Any) -> Any:
-        name, sid, shape, dtype = pid
-        numpy = sys.modules.get("numpy") or __import__("numpy")
-        array = numpy.ndarray(shape, numpy.dtype(dtype), buffer=self.reader.view(name))
+        name, sid, shape, dtype, fortran = pid
+        array = self.reader.array(name, shape, dtype, fortran)  # dtype: a dtype or a built-in's code
         # Views of it keep it alive through ``.base``: the slot goes back only when
         # nothing in this process can reach its memory any more.
         weakref.finalize(array, self.released.append, sid)
