@@ -1,4 +1,4 @@
-"""Tests for asyncflow.core.errors and the public import surface (DESIGN §1, §4)."""
+"""Tests for asyncflow.core.errors and the public import surface (docs/design.md#errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests for asyncflow.core.node: building nodes and wiring them with ``__call__`` (DESIGN §1)."""
+"""Tests for asyncflow.core.node: building nodes and wiring them with ``__call__`` (docs/design.md#data-path)."""
 
 from __future__ import annotations
 

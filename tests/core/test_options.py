@@ -1,4 +1,4 @@
-"""Tests for asyncflow.core.options and ``Flow(flow_type=...)``: every knob validated (DESIGN §2)."""
+"""Tests for asyncflow.core.options and ``Flow(flow_type=...)``: every knob validated (docs/design.md#options)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Errors end the flow with a FlowError that names the node (DESIGN §4)."""
+"""Errors end the flow with a FlowError that names the node (docs/design.md#errors)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Load tests that assert numbers: memory stays flat, backpressure bounds what is in
 flight, repeated runs leak no fd, thread or process, concurrent flows do not mix,
-and large items arrive intact (DESIGN §2, §3).
+and large items arrive intact (docs/design.md#flow-control, #shared-memory, #stop-protocol).
 
 The nodes (``tests/helpers_load.py``) measure from inside their child processes and
 leave what they measured in files; the figures are printed (``pytest -s`` shows them).

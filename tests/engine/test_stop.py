@@ -1,4 +1,4 @@
-"""The four ways a flow stops (DESIGN §3), and the hard ways."""
+"""The four ways a flow stops (docs/design.md#stop-protocol), and the hard ways."""
 
 from __future__ import annotations
 

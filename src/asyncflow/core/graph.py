@@ -337,7 +337,7 @@ def route(graph: Graph) -> tuple[Stage, ...]:
                         splits.append((start, tuple(layout.index(k) for k in sub_layout)))
                     _set_targets(stages, prev, tuple(splits))
                     return first
-            i = remaining.pop(0)
+            i = remaining.pop(_next_of(remaining, parents, order))
             read = {p for m in remaining for p in parents[m]}
             out_layout = tuple(sorted(k for k in {*layout, i} if k in read))
             parent_slots = tuple(layout.index(p) for p in parents[i])
@@ -352,6 +352,28 @@ def route(graph: Graph) -> tuple[Stage, ...]:
     for part in groups(list(range(len(order)))):
         chain(part, (), -1)
     return tuple(stages)
+
+
+def _next_of(remaining: list[int], parents: list[list[int]], order: tuple[Node, ...]) -> int:
+    """Which of ``remaining`` (in run order) to run next: the first ready one, an unordered one last.
+
+    A node whose output order is not kept (``ordered=False`` with several tasks)
+    reorders every row that passes it; run after everything that is ready and does
+    not depend on it, those nodes get their rows first and in order, and any that
+    no longer share a node with it split off before it.
+    """
+    waiting = set(remaining)
+    fallback = -1
+    for k, m in enumerate(remaining):
+        if any(p in waiting for p in parents[m]):
+            continue
+        node = order[m]
+        if node.nb_tasks > 1 and not node.ordered:
+            if fallback < 0:
+                fallback = k
+            continue
+        return k
+    return fallback if fallback >= 0 else 0
 
 
 def _set_targets(stages: list[Stage], index: int, targets: tuple[tuple[int, tuple[int, ...]], ...]) -> None:

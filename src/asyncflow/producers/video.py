@@ -8,7 +8,7 @@ them with ``with_index=False`` to get the frames alone, or put a
 
 The video readers decode into one buffer that they reuse: a frame returned by
 ``next()`` is overwritten by the next call.  The engine fixes each item as it is
-returned (DESIGN §2), so this is invisible in a flow; code that calls ``next()``
+returned (docs/design.md#fixing-outputs), so this is invisible in a flow; code that calls ``next()``
 itself must copy the frames it keeps.
 
 Live sources: ``SyntheticCamera`` emits the synthetic clip on a fixed schedule, as
