@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,11 @@ async def test_stop_loses_nothing_emitted(engine: str, tmp_path: Path) -> None:
     c = Recorder(out)(Add(0)(a))
     flow = Flow([a], [c], flow_options=options(engine))
     task = asyncio.create_task(flow.run())
-    await asyncio.sleep(2.0)
+    deadline = time.monotonic() + 60  # Ray's actors may take seconds to start on a loaded machine
+    while not recorded(out):
+        assert time.monotonic() < deadline and not task.done(), "nothing reached the consumer"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
     flow.stop()
     await asyncio.wait_for(task, 60)
     items = recorded(out)

@@ -55,7 +55,7 @@ class Pickled:
 
 
 def _fix(row: tuple[Any, ...]) -> Any:
-    """The row itself if nothing in it can change, else its pickle: DESIGN §2's "an item is
+    """The row itself if nothing in it can change, else its pickle: docs/design.md#fixing-outputs, "an item is
     fixed when next() or process() returns it" (a batch is serialized only after the call)."""
     return row if immutable_size(row) >= 0 else Pickled(pickle.dumps(row, 5))
 
@@ -77,6 +77,18 @@ def _size(value: Any) -> int:
     return 16
 
 
+def _split(rows: list[Any], parts: int) -> list[list[Any]]:
+    """``rows`` cut into ``parts`` consecutive chunks whose sizes differ by one at most."""
+    size, extra = divmod(len(rows), parts)
+    chunks: list[list[Any]] = []
+    start = 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        chunks.append(rows[start:end])
+        start = end
+    return chunks
+
+
 def _is_end(exc: BaseException) -> bool:
     """Whether an exception from ``next()`` ends the producer's stream (rather than failing it)."""
     if isinstance(exc, (StopIteration, StopAsyncIteration)):
@@ -96,6 +108,7 @@ class Report:
     rows: int = 0  # rows returned
     nbytes: int = 0  # estimated size of the values this task added (producers)
     ended: bool = False  # a producer's own stream has ended
+    parts: tuple[int, ...] = ()  # produce(parts > 1): the rows in each part, in order
     failure: TaskFailure | None = None
     stats: TaskStats | None = None
 
@@ -224,14 +237,35 @@ class TaskRunnerActor:
         return pending.result()
 
     def produce(
-        self, upstream: list[Any] | None, limit: int, budget: float = 0.005, max_bytes: int = 1 << 62
-    ) -> tuple[list[Any], Report]:
+        self,
+        upstream: list[Any] | None,
+        limit: int,
+        budget: float = 0.005,
+        max_bytes: int = 1 << 62,
+        parts: int = 1,
+    ) -> tuple[Any, ...]:
         """The next batch: own items zipped onto ``upstream`` rows, or alone (``upstream=None``).
 
         Alone, the batch ends after ``limit`` rows, ``max_bytes`` bytes, ``budget``
         seconds, or when the stream ends; an async ``next()`` that is still waiting
         then stays pending until the next call (or ``close``).
+
+        Returns ``(rows, report)``; with ``parts > 1`` (the last producer in front of
+        an ``nb_tasks`` stage) ``(*chunks, report)``: the rows cut into ``parts``
+        consecutive chunks of nearly equal size (the first ones one row longer, the
+        last ones empty when there are fewer rows than parts), their sizes in
+        ``report.parts``, so that the driver can deal them to the stage's workers.
         """
+        rows, report = self._produce(upstream, limit, budget, max_bytes)
+        if parts <= 1:
+            return rows, report
+        chunks = _split(rows, parts)
+        report.parts = tuple(len(chunk) for chunk in chunks)
+        return (*chunks, report)
+
+    def _produce(
+        self, upstream: list[Any] | None, limit: int, budget: float, max_bytes: int
+    ) -> tuple[list[Any], Report]:
         report = Report()
         rows: list[Any] = []
         if not self.opened or self.failed:

@@ -12,18 +12,28 @@ failure) that the driver watches through the ref's future.
   single-task stage takes the batches back in order by itself.  After a stage with
   ``ordered=False`` the rest of the chain is submitted when that stage has finished
   the batch: batches go on as they complete.
+- Shares: in front of an ``nb_tasks`` stage of N workers, the last producer cuts
+  each batch it hands over into up to N consecutive parts of nearly equal size (at
+  most ``max(1, min(queue_size, batch_size) // 2N)`` rows each), and each part goes down the
+  chain as a batch of its own, dealt to the workers in turn.  A fast producer fills
+  its whole batch before any worker has started; uncut, a small run went to one
+  worker.
 - Backpressure (BATCH): at most ``queue_size`` rows per hop (and
   ``max_bytes_in_flight`` bytes per hop) are in flight behind the producers, and at
-  most two producer calls are outstanding.  Batches hold ``batch_size`` rows, fewer
-  in front of an ``nb_tasks`` stage so that every worker gets a share, and a
-  producer hands over what it has after ``flush_interval`` (at least 5 ms).
+  most two producer calls are outstanding.  Batches hold ``batch_size`` rows (N
+  parts in front of an ``nb_tasks`` stage, see above), and a producer hands over
+  what it has after ``flush_interval`` (at least 5 ms).  A hop of an ``nb_tasks``
+  stage has room for one part per worker at least, whatever ``queue_size``.
 - REALTIME: producers are called whatever the window; produced batches that find
   it full wait, at most ``queue_size`` rows of them, and the oldest waiting batch is
   dropped (counted as the last producer's ``dropped``) in favour of the newest.
+  With REALTIME's defaults (``queue_size=1``, ``batch_size=1``) every batch is one
+  row, and the window holds one row per hop, one per worker on an ``nb_tasks`` hop:
+  each free worker gets a row, as on the local engine.
 - Several producers: a batch starts at the first producer that has not ended and
   passes through the producers after it, each zipping one item onto each row.
 
-Stopping follows DESIGN §3: producers are not asked for more, the batches in
+Stopping follows docs/design.md#stop-protocol: producers are not asked for more, the batches in
 flight finish, every actor closes its node, then the actors are killed and a Ray
 the flow started itself is shut down.  Errors: a node's exception (reported, with
 the rows before it passed on) → ``NodeFailedError``; a dead actor →
@@ -190,6 +200,8 @@ class _Batch:
     count: int = 0  # rows (known once the producers have reported)
     nbytes: int = 0
     ref: Any = None  # the rows after the last stage submitted so far
+    refs: list[Any] = field(default_factory=list)  # produced: the rows, in parts (one, or one per worker)
+    parts: tuple[int, ...] = ()  # produced: the rows in each part
     pending: int = 0  # reports still awaited for the stages submitted so far
     next_stage: int = 0
     produced: bool = False  # every producer has reported on it
@@ -213,13 +225,21 @@ class RayScheduler(StopControl):
         nprod = sum(1 for s in stages if isinstance(s.node, ProducerNode))
         self._nprod = nprod
         widest = max((s.width for s in stages), default=1)
-        # In front of an nb_tasks stage, smaller batches so that every worker gets a share.
+        # In front of an nb_tasks stage of N workers, the last producer cuts each batch
+        # into N parts of at most ``share`` rows that go to the workers in turn: a small
+        # run (a fast producer fills its whole batch before any worker starts) is spread
+        # over every worker, and a big one still moves ``share`` rows per actor call.
         share = max(1, min(options.queue_size, options.batch_size) // (2 * widest))
-        self._limit = options.batch_size if widest == 1 else min(options.batch_size, share)
+        self._limit = options.batch_size if widest == 1 else min(options.batch_size, share * widest)
+        self._parts = min(widest, self._limit)
         self._budget = max(options.flush_interval, _MIN_BUDGET)
         self._batch_bytes = max(1, options.max_bytes_in_flight // 4)
         hops = max(1, len(stages) - nprod)
-        self._max_rows = options.queue_size * hops
+        # queue_size rows in flight per hop, but room for one part per worker of an
+        # nb_tasks stage (REALTIME's window of one row would otherwise keep all but one
+        # of its workers idle).
+        part = -(-self._limit // self._parts)
+        self._max_rows = sum(max(options.queue_size, s.width * part) for s in stages[nprod:]) or options.queue_size
         self._max_bytes = options.max_bytes_in_flight * hops
         self._realtime = flow_type == REALTIME
         self._head = 0
@@ -535,14 +555,21 @@ class RayScheduler(StopControl):
         self._seq += 1
         self._producing.append(batch)
         ref: Any = None
+        last = self._nprod - 1
         for s in range(self._head, self._nprod):
             task = self._by_stage[s][0]
-            ref, report = task.actor.produce.options(num_returns=2).remote(
-                ref, self._limit, self._budget, self._batch_bytes
-            )
+            if s == last and self._parts > 1:  # cut into one part per worker of the nb_tasks stage
+                outs = task.actor.produce.options(num_returns=self._parts + 1).remote(
+                    ref, self._limit, self._budget, self._batch_bytes, self._parts
+                )
+                batch.refs, report = list(outs[:-1]), outs[-1]
+            else:
+                ref, report = task.actor.produce.options(num_returns=2).remote(
+                    ref, self._limit, self._budget, self._batch_bytes
+                )
+                batch.refs = [ref]
             batch.pending += 1
             self._watch(report, functools.partial(self._on_produced, batch, task))
-        batch.ref = ref
 
     def _on_produced(self, batch: _Batch, task: _Task, future: Future[Any]) -> None:
         if self._finished:
@@ -555,6 +582,7 @@ class RayScheduler(StopControl):
             batch.nbytes += report.nbytes
             if task.stage == self._nprod - 1:
                 batch.count = report.rows
+                batch.parts = report.parts or (report.rows,)
             if task.stage == batch.head and report.ended and self._head == task.stage:
                 self._head += 1  # this producer is done: batches start at the next one
         batch.produced = batch.pending == 0
@@ -574,10 +602,19 @@ class RayScheduler(StopControl):
         self._poke()
 
     def _dispatch(self, batch: _Batch) -> None:
-        self._inflight += 1
-        self._inflight_rows += batch.count
-        self._inflight_bytes += batch.nbytes
-        self._submit(batch, self._nprod)
+        """Submit a produced batch down the chain, each non-empty part as a batch of its own."""
+        refs, batch.refs = batch.refs, []
+        done = 0  # rows of the parts before this one (their bytes: pro rata, adding up to the batch's)
+        for ref, count in zip(refs, batch.parts, strict=True):
+            if count == 0:
+                continue
+            nbytes = (batch.nbytes * (done + count)) // batch.count - (batch.nbytes * done) // batch.count
+            done += count
+            part = _Batch(seq=batch.seq, head=batch.head, count=count, nbytes=nbytes, ref=ref, produced=True)
+            self._inflight += 1
+            self._inflight_rows += count
+            self._inflight_bytes += nbytes
+            self._submit(part, self._nprod)
 
     def _submit(self, batch: _Batch, start: int) -> None:
         """Submit ``batch`` to the stages from ``start`` on, up to the end or an unordered stage."""
