@@ -45,6 +45,15 @@ def _live_display(flow: Flow, run: Any) -> Any:
 
 _flow.set_progress_display(_live_display)
 
+
+def __getattr__(name: str) -> Any:
+    # Imported when first used: every task process imports this package.
+    if name == "Pool":
+        from .engine.pool import Pool
+
+        return Pool
+    raise AttributeError(f"module 'asyncflow' has no attribute {name!r}")
+
 __all__ = [
     "BATCH",
     "REALTIME",
@@ -58,6 +67,7 @@ __all__ = [
     "GraphError",
     "NodeConfigError",
     "NodeFailedError",
+    "Pool",
     "ProcessorNode",
     "ProducerNode",
     "WorkerDiedError",

@@ -32,7 +32,20 @@ def run(flow: Flow, *, progress: bool = False, report: bool = False, console: Co
     ``asyncflow.monitor.bottleneck_report`` once the flow has ended (finished or
     stopped gracefully; not after an error).  Both draw on ``console`` (default: a
     rich ``Console`` on stderr, see ``asyncflow.monitor.live.default_console``).
+
+    It makes its own event loop, so it cannot be called from a coroutine (an event
+    loop is running there): it then raises ``RuntimeError`` at once, before
+    anything starts; use ``await flow.run()`` there instead.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop running in this thread: the normal case
+    else:
+        raise RuntimeError(
+            "asyncflow.run() was called inside a running event loop (from a coroutine); "
+            "it starts its own loop: use `await flow.run()` there instead"
+        )
     interrupts = 0
     terminated = False
     if (progress or report) and console is None:

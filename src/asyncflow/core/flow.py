@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
-from .constants import STOP_FLOW, FlowType
+from .constants import FlowType
 from .graph import Stage, check_graph, linearize, route
-from .host import ResultsConsumer
+from .host import Results, ResultsConsumer, ResultsTap
 from .node import ConsumerNode, Node, ProducerNode
 from .options import FlowOptions, parse_options
 
@@ -29,12 +29,6 @@ _DROP_WORDS = {
     "stale": "older than max_age",
     "order": "finished after a newer item had gone on",
 }
-
-
-async def _discard(receiver: Any) -> None:
-    """Take (and drop) what a ResultsConsumer still sends once its reader has left."""
-    while await receiver.recv() is not STOP_FLOW:
-        pass
 
 
 def _flow_type(value: object) -> FlowType:
@@ -89,7 +83,10 @@ class Flow:
         self._scheduler: Any = None
         self._pending_stop: tuple[bool, float | None] = (False, None)
         self._stats: dict[str, Any] = {}
-        self._drains: set[asyncio.Future[None]] = set()
+        self._runs = 0  # runs started so far (results() readers bind to one of them)
+        self._last_run: Any = None  # the scheduler of the latest run, kept once it is over
+        self._taps: dict[int, ResultsTap] = {}  # per ResultsConsumer: its channel in the latest run read
+        self._seen_over: dict[int, int] = {}  # per ResultsConsumer: the latest run seen over by a reader
 
     @property
     def nodes(self) -> tuple[Node, ...]:
@@ -101,14 +98,22 @@ class Flow:
         """Whether ``run()`` is in progress."""
         return self._running
 
-    def _new_scheduler(self) -> Any:
+    def _new_scheduler(self, pool: Any = None) -> Any:
         """The engine's scheduler for one run (each engine has the same interface)."""
         from ..engine import scheduler_for
 
-        return scheduler_for(self.options.engine)(self.stages, self.flow_type, self.options)
+        if pool is None:
+            return scheduler_for(self.options.engine)(self.stages, self.flow_type, self.options)
+        from ..engine.pool import Pool
 
-    async def run(self) -> None:
-        """Run the flow until it ends (see DESIGN §3); raise ``FlowError`` if it failed.
+        if not isinstance(pool, Pool):
+            raise TypeError(f"Flow.run(pool=...) takes an asyncflow.Pool, got {type(pool).__name__}")
+        if self.options.engine != "local":
+            raise ValueError("Flow.run(pool=...): a pool holds local processes; the Ray engine runs its own actors")
+        return scheduler_for("local")(self.stages, self.flow_type, self.options, pool=pool)
+
+    async def run(self, *, pool: Any = None) -> None:
+        """Run the flow until it ends (docs/design.md#stop-protocol); raise ``FlowError`` if it failed.
 
         Returns (or raises) only once every child process has exited.  If the task
         awaiting it is cancelled, the flow is stopped, and ``CancelledError`` is
@@ -117,9 +122,12 @@ class Flow:
         with self._lock:
             if self._running:
                 raise RuntimeError("Flow.run(): this flow is already running; wait for it to end first")
+            scheduler = self._new_scheduler(pool)
             self._running = True
             self._loop = asyncio.get_running_loop()
-            scheduler = self._scheduler = self._new_scheduler()
+            self._scheduler = scheduler
+            self._runs += 1
+            self._last_run = scheduler
             requested, timeout = self._pending_stop
             self._pending_stop = (False, None)
         try:
@@ -138,40 +146,63 @@ class Flow:
                 self._scheduler = None
                 self._loop = None
 
-    def results(self, node: ResultsConsumer) -> AsyncIterator[Any]:
+    def results(self, node: ResultsConsumer, *, start_timeout: float | None = 10.0) -> Results:
         """Iterate over what ``node`` (a ``ResultsConsumer`` of this flow) receives.
 
-        Waits for ``run()`` (started elsewhere, e.g. as a task) to start, then yields
-        items as they arrive, with backpressure, until the flow ends.  Leaving the
-        loop early lets the remaining items be discarded so the flow can finish.
+        Reads the run in progress, else the next one to start (``run()`` started
+        elsewhere, e.g. as a task): ``RuntimeError`` if none has started within
+        ``start_timeout`` seconds of the first pull (``None``: no limit).  Yields items
+        as they arrive, in order, with backpressure, and ends when that run ends, at
+        once (no items) if it ended before starting its tasks; ``await run`` tells
+        how it ended.  Leaving the ``async for`` loop (even with the returned object
+        kept in a variable) lets the remaining items be discarded so the flow can
+        finish; several readers at once share the items.  See ``Results``.
         """
         if not isinstance(node, ResultsConsumer) or not any(node is n for n in self.graph.consumers):
             raise ValueError(f"Flow.results(): {node!r} is not a ResultsConsumer of this flow")
-        return self._results(node)
+        if start_timeout is not None and (isinstance(start_timeout, bool) or not start_timeout >= 0):
+            raise ValueError(f"Flow.results(): start_timeout must be seconds >= 0 or None, got {start_timeout!r}")
+        with self._lock:
+            first_run = self._runs if self._running else self._runs + 1
+        return Results(self, node, first_run, start_timeout)
 
-    async def _results(self, node: ResultsConsumer) -> AsyncIterator[Any]:
-        from ..engine.channel import Receiver
+    async def _results_tap(
+        self, node: ResultsConsumer, first_run: int, start_timeout: float | None
+    ) -> ResultsTap | None:
+        """``node``'s channel in the run to read (waits for it to start); ``None``: that run is over.
 
-        while True:
-            scheduler = self._scheduler
-            if scheduler is not None:
-                await scheduler.host_ready.wait()
-                break
-            await asyncio.sleep(0.005)  # run() has not started yet
-        receiver: Receiver | None = scheduler.results_receiver(node)
-        if receiver is None:
-            return  # the run ended (or stopped) before it started its tasks
-        finished = False
-        try:
-            while True:
-                row = await receiver.recv()
-                if row is STOP_FLOW:
-                    finished = True
-                    return
-                yield row[0]
-        finally:
-            if not finished:
-                self._drains.add(asyncio.ensure_future(_discard(receiver)))
+        The run in progress; between runs, the latest one if it ended after
+        ``results()`` was called (run ``first_run`` or later) or if no reader has
+        seen its end yet (it ended at once: stop() before run(), a failure at
+        start); else the next run to start.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = None if start_timeout is None else loop.time() + start_timeout
+        while not (self._runs and (self._running or self._runs >= first_run or not self._seen_end(node))):
+            if deadline is not None and loop.time() >= deadline:
+                before = " (its last run ended before results() was called)" if self._runs else ""
+                raise RuntimeError(
+                    f"Flow.results(): no run of this flow started within {start_timeout} s{before}; start "
+                    "flow.run() (e.g. as a task) to read its results, or pass start_timeout=None to wait longer"
+                )
+            await asyncio.sleep(0.005)
+        scheduler, run = self._last_run, self._runs
+        await scheduler.host_ready.wait()
+        receiver = scheduler.results_receiver(node)
+        if receiver is None or getattr(scheduler, "host_closed", False):
+            self._seen_over[id(node)] = run
+            return None
+        tap = self._taps.get(id(node))
+        if tap is None or tap.receiver is not receiver:
+            tap = self._taps[id(node)] = ResultsTap(receiver, scheduler)
+        return tap
+
+    def _seen_end(self, node: ResultsConsumer) -> bool:
+        """Whether a reader has seen the end of ``node``'s items in the latest run."""
+        if self._seen_over.get(id(node)) == self._runs:
+            return True
+        tap = self._taps.get(id(node))
+        return tap is not None and tap.run is self._last_run and tap.ended
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask the flow to stop: producers stop emitting and ``STOP_FLOW`` drains the graph.

@@ -29,6 +29,7 @@ from .channel import Link, Receiver, Sender, connect
 from .devices import assign_devices, available_gpus
 from .logs import relog
 from .pipes import PipeEnd, pipe_pair
+from .pool import Pool, PooledTask
 from .process import TaskProcess, get_context
 from .spec import TaskFailure, TaskSpec, TaskStats
 from .stopping import StopControl
@@ -45,7 +46,7 @@ class RemoteTraceback(Exception):
 @dataclass
 class _Task:
     spec: TaskSpec
-    process: TaskProcess | None = None
+    process: TaskProcess | PooledTask | None = None
     control: Link | None = None
     ready: bool = False
     stats: TaskStats | None = None
@@ -175,8 +176,11 @@ def _order_of(stages: tuple[Stage, ...], stage: Stage, realtime: bool) -> str | 
 class LocalScheduler(StopControl):
     """Runs a routed flow on this machine: one ``TaskProcess`` per task."""
 
-    def __init__(self, stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions) -> None:
+    def __init__(
+        self, stages: tuple[Stage, ...], flow_type: FlowType, options: FlowOptions, pool: Pool | None = None
+    ) -> None:
         super().__init__()
+        self.pool = pool
         self.stages = stages
         self.flow_type = flow_type
         self.options = options
@@ -186,6 +190,7 @@ class LocalScheduler(StopControl):
         self.feeders: list[tuple[FeedProducer, Sender]] = []
         self.results: dict[int, Receiver] = {}
         self.host_ready = asyncio.Event()
+        self.host_closed = False  # the run is over: results() readers end
         self._host_socks: list[socket.socket] = []
 
     # -- requests (loop thread) ---------------------------------------------
@@ -248,14 +253,20 @@ class LocalScheduler(StopControl):
         return {t.spec.name: t.stats or TaskStats() for t in self.tasks}
 
     async def _start(self) -> None:
+        # Processes first (a pool at its max_processes may make us wait), channels after.
+        count = sum(stage.width for stage in self.stages)
+        workers = await self.pool.acquire(count) if self.pool is not None else []
         specs, parent_ends, child_ends, host_ends = _task_specs(self.stages, self.flow_type, self.options)
         self._host_socks = list(host_ends.values())
         context = get_context(self.options.start_method)
         try:
-            for spec in specs:
+            for k, spec in enumerate(specs):
                 task = _Task(spec)
                 self.tasks.append(task)
-                task.process = TaskProcess(spec, context)
+                if self.pool is not None:
+                    task.process = self.pool.task(workers[k], spec)
+                else:
+                    task.process = TaskProcess(spec, context)
                 try:
                     task.process.start()
                 except Exception as exc:
@@ -270,6 +281,9 @@ class LocalScheduler(StopControl):
         finally:
             for sock in child_ends:
                 sock.close()
+            if self.pool is not None:
+                for worker in workers[len(self.tasks) :]:  # a task failed to start: the rest go back
+                    self.pool._release(worker, healthy=True)
         # Wired to the end even if run() is cancelled meanwhile: a task whose control
         # link is not wired would never hear "stop" (a cancel in the first
         # milliseconds would then wait for the kill).
@@ -293,6 +307,18 @@ class LocalScheduler(StopControl):
     async def _connect_host(self, host_ends: dict[str, socket.socket]) -> None:
         """The parent's side of FeedProducer / ResultsConsumer tasks."""
         options = self.options
+
+        def on_feed_event(link: Link, node: FeedProducer, credit: Any) -> None:
+            # A FeedProducer's task does not stop at "stop": it asks (a message on
+            # this link) for its feed to end, and reads it to that end: put() then
+            # refuses new items and the feed ends behind those it accepted, so none
+            # of them is lost (see TaskRunner.connect_host).
+            if link.messages:
+                link.messages.clear()
+                node._stop_feed()
+            if credit is not None:
+                credit()  # the sender's: wakes a put() waiting for room
+
         for task in self.tasks:
             sock = host_ends.get(task.spec.name)
             if sock is None:
@@ -303,6 +329,8 @@ class LocalScheduler(StopControl):
                 sender = Sender.for_flow([link], options)
                 self.feeders.append((node, sender))
                 node._attach(sender)
+                link.on_event = functools.partial(on_feed_event, link, node, link.on_event)
+                link.on_event()  # a message that came while connecting
             else:
                 receiver = Receiver.for_flow([link], options)
                 self.results[id(node)] = receiver
@@ -313,6 +341,10 @@ class LocalScheduler(StopControl):
         return self.results.get(id(node))
 
     def _close_host(self) -> None:
+        self.host_closed = True
+        for stage in self.stages:
+            if isinstance(stage.node, FeedProducer):
+                stage.node._detach()  # put() fails, also one waiting for a run that never started
         for node, sender in self.feeders:
             node._detach()
             for link in sender.links:

@@ -271,7 +271,9 @@ class TaskRunner:
             self.node._host = _HostSend(self.host_sender)
         elif isinstance(self.node, FeedProducer):
             self.host_receiver = Receiver.for_flow([link], options)
-            self.node._host = _HostRecv(self.host_receiver)
+            feed = _HostRecv(self.host_receiver)
+            self.node._host = feed
+            feed.end_at_parent(self, link)
 
     # -- the run ------------------------------------------------------------
     async def run(self) -> None:
@@ -546,6 +548,7 @@ class TaskRunner:
         own_open = True
         upstream_open = self.receiver is not None
         interval = self.spec.options.flush_interval
+        realtime = self.spec.flow_type == REALTIME
         yielded = time.perf_counter()
         while own_open or upstream_open:
             if self.stop_requested:
@@ -567,7 +570,9 @@ class TaskRunner:
             else:
                 own_open = await self._produce_block(node.next, block, own_open, block is not blank)
             now = time.perf_counter()
-            if now - yielded >= interval:
+            if now - yielded >= interval or realtime:
+                # REALTIME: always, so that a node that became free (its credit) gets
+                # the item just made before the source's next() (which may block) runs.
                 # Let control messages (stop) and credit in; not after every block:
                 # each turn of the loop polls the sockets, a system call.
                 await asyncio.sleep(0)
@@ -920,8 +925,42 @@ class _HostSend(HostChannel):
 
 
 class _HostRecv(HostChannel):
+    """A FeedProducer's feed: what the host's ``put()`` accepted, in order, up to its end.
+
+    "stop" does not end such a task at once: stopping would drop the items that
+    ``put()`` has accepted and that wait in this link.  The task asks the parent to
+    end the feed instead (a message on the link); the parent refuses new items and
+    ends the feed behind the accepted ones, and the task emits them and ends there.
+    """
+
     def __init__(self, receiver: Receiver) -> None:
         self.receiver = receiver
+        self._runner: TaskRunner | None = None
+        self._link: Link | None = None
+
+    def end_at_parent(self, runner: TaskRunner, link: Link) -> None:
+        """Turn the task's "stop" into a request to the parent to end the feed."""
+        self._runner, self._link = runner, link
+        if runner.stop_requested:  # "stop" came while the task was connecting
+            runner.stop_requested = False
+            self._ask_end()
+        runner.control.on_event = self._on_control
+
+    def _on_control(self) -> None:
+        runner = self._runner
+        assert runner is not None
+        messages = runner.control.messages
+        if any(message[0] == "stop" for message in messages):
+            kept = [message for message in messages if message[0] != "stop"]
+            messages.clear()
+            messages.extend(kept)
+            self._ask_end()
+        runner._on_control()
+
+    def _ask_end(self) -> None:
+        assert self._runner is not None and self._link is not None
+        self._runner.go.set()  # as "stop" does: read the feed to its end without waiting for "go"
+        self._link.send_message(("stop",))
 
     async def recv(self) -> Any:
         row = await self.receiver.recv()
@@ -941,4 +980,8 @@ async def run_task(spec: TaskSpec) -> None:
     except _NODE_ERRORS as exc:
         runner.report("engine", exc)
     finally:
-        await runner.aclose()
+        try:
+            await runner.aclose()
+        finally:
+            # A pool process runs other tasks after this one: leave nothing of it behind.
+            logging.getLogger().removeHandler(handler)

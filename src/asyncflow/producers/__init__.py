@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from asyncflow._lazy import lazy_exports
 
 from .basic import IntProducer, IterableProducer
-from .host import FeedProducer
+from .host import FeedClosedError, FeedProducer
 
 if TYPE_CHECKING:
     from .video import (
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "FeedClosedError",
     "FeedProducer",
     "ImageFolderReader",
     "ImageProducer",

@@ -1,5 +1,5 @@
 """``FeedProducer``: a producer the application feeds with ``await node.put(x)``."""
 
-from asyncflow.core.host import FeedProducer
+from asyncflow.core.host import FeedClosedError, FeedProducer
 
-__all__ = ["FeedProducer"]
+__all__ = ["FeedClosedError", "FeedProducer"]
