@@ -232,7 +232,7 @@ class ResultsTap:
     """
 
     def __init__(self, receiver: Any, run: Any) -> None:
-        from ..engine.channel import _EMPTY
+        from ..engine.channel import EMPTY as _EMPTY
 
         self.receiver = receiver
         self.run = run  # the scheduler: its ``host_closed`` says the run is over

@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from .channel import Block, Frozen, Link, Sender
+from .blocks import Block, Frozen
+from .link import Link
+from .sender import Sender
 
 __all__ = ["Tee"]
 
