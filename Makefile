@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo live test lint bench clean
+.PHONY: demo live test lint bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,23 @@ live: $(STAMP)
 	$(COMPILE)
 	$(PY) -m examples.live_demo
 
-test: $(STAMP)
+# The web view's browser tests drive Debian's Chromium through Playwright (whose own browser
+# download is not reachable here): installed with apt-get when missing (as root, or with sudo -n).
+CHROMIUM := /usr/bin/chromium
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo > /dev/null; then SUDO="sudo -n"; else SUDO=none; fi; \
+		if [ "$$SUDO" = none ]; then \
+			echo "$(CHROMIUM) is missing and apt-get needs root: the browser tests will be skipped"; \
+		else \
+			echo "installing Debian's chromium for the browser tests"; \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium > /dev/null \
+				|| echo "could not install chromium: the browser tests will be skipped"; \
+		fi; \
+	fi
+
+test: $(STAMP) chromium
 	$(COMPILE)
 	$(PY) -m pytest -q
 	$(VENV)/bin/ruff check src tests benchmarks examples

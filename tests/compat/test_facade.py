@@ -143,8 +143,7 @@ def test_the_module_tree_mirrors_videoflow() -> None:
     assert aggregators.SumAggregator is processors.SumAggregator is asyncflow.processors.SumAggregator
     assert consumers.CommandlineConsumer is asyncflow.consumers.CommandlineConsumer
     assert isinstance(vision.__all__, list)
-    assert "not available" in (vision.__doc__ or "").lower()
-    assert videoflow.VIDEOFLOW_VERSION == "0.2.10"
+    assert videoflow.VIDEOFLOW_VERSION == "0.2.10" == videoflow.__version__
     with pytest.raises(AttributeError):
         producers.NoSuchProducer  # noqa: B018
 
@@ -156,8 +155,11 @@ def test_the_vision_names_are_asyncflow_s_when_available() -> None:
         import asyncflow.processors.vision as real
     except ImportError as exc:
         pytest.skip(f"asyncflow's vision processors are not importable here: {exc}")
+    # Built in the facade (videoflow's, on asyncflow's bases) or from asyncflow's trackers module:
+    own = {"Segmenter", "SegmenterAnnotator", "BoundingBoxTracker", "KalmanFilterBoundingBoxTracker"}
     for name in vision.__all__:
-        assert getattr(vision, name) is getattr(real, name)
+        if name not in own:
+            assert getattr(vision, name) is getattr(real, name)
 
 
 # -- Flow: construction ---------------------------------------------------------------------
@@ -216,10 +218,10 @@ def test_run_returns_at_once_and_join_waits(tmp_path: Path) -> None:
     b = SumAggregator()(a)
     c = Recorder(out)(b)
     flow = Flow([a], [c])
-    started = time.monotonic()
     flow.run()
-    assert time.monotonic() - started < 0.5, "run() does not wait for the flow"
-    assert flow.running
+    assert flow.running, "run() returns once the tasks are up, long before the 20 paced items are out"
+    assert events(out) == ["open"], "every task had opened its node when run() returned"
+    assert len(recorded(out)) < 20
     flow.join()
     assert not flow.running
     assert recorded(out) == [i * (i + 1) // 2 for i in range(20)]
@@ -382,7 +384,7 @@ def test_ctrl_c_during_join_stops_gracefully(tmp_path: Path) -> None:
     assert "returned" in stdout
     assert "Traceback" not in stderr, stderr
     items = recorded(out)
-    assert items == list(range(len(items)))
+    assert items == sorted(set(items)), "in order (REALTIME, the default, may drop an item under load)"
     assert events(out) == ["open", "close"], "the consumer was closed gracefully"
     assert not _alive(children)
 
@@ -419,7 +421,7 @@ def test_ctrl_c_outside_join_stops_the_flow_as_the_script_exits(tmp_path: Path) 
     assert proc.returncode in (-signal.SIGINT, 128 + signal.SIGINT)
     assert events(out) == ["open", "close"], "the exit hook stopped the flow gracefully"
     items = recorded(out)
-    assert items == list(range(len(items)))
+    assert items == sorted(set(items)), "in order (REALTIME, the default, may drop an item under load)"
     assert not _alive(children)
 
 
@@ -486,7 +488,7 @@ def test_a_module_takes_over_the_edges_of_its_entry_and_exit() -> None:
     assert module.parents == (a,)
     assert c.parents == (module,)
     assert module.children == (c,)
-    assert not x.is_wired and z.children == ()
+    assert x.parents == () and z.children == ()
     with pytest.raises(RuntimeError, match="already connected"):
         module(a)
 

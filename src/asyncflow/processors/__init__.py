@@ -1,7 +1,8 @@
 """Built-in processors: the transformations of a flow.
 
 The vision processors (``asyncflow.processors.vision``) need the ``video`` extra
-(OpenCV, numpy); their names are imported on first use, so
+(OpenCV, numpy, lap; ``OnnxDetector`` also the ``onnx`` extra); their names are
+imported on first use, so
 ``import asyncflow.processors`` does not import OpenCV.
 """
 
@@ -25,13 +26,18 @@ from .onetask import OneTaskProcessorNode
 if TYPE_CHECKING:
     from .vision import (
         BoundingBoxAnnotator,
+        BoundingBoxTracker,
         CropImageTransformer,
         EdgeDetector,
         FrameIndexSplitter,
+        HaarCascadeDetector,
+        HogPeopleDetector,
         ImageAnnotator,
+        KalmanFilterBoundingBoxTracker,
         MaskImageTransformer,
         MotionDetector,
         ObjectDetector,
+        OnnxDetector,
         ResizeImageTransformer,
         TrackerAnnotator,
     )
@@ -39,28 +45,37 @@ if TYPE_CHECKING:
 # The vision names, imported on first use (see asyncflow._lazy).
 _VISION = (
     "BoundingBoxAnnotator",
+    "BoundingBoxTracker",
     "CropImageTransformer",
     "EdgeDetector",
     "FrameIndexSplitter",
+    "HaarCascadeDetector",
+    "HogPeopleDetector",
     "ImageAnnotator",
+    "KalmanFilterBoundingBoxTracker",
     "MaskImageTransformer",
     "MotionDetector",
     "ObjectDetector",
+    "OnnxDetector",
     "ResizeImageTransformer",
     "TrackerAnnotator",
 )
 
 __all__ = [
     "BoundingBoxAnnotator",
+    "BoundingBoxTracker",
     "CountAggregator",
     "CropImageTransformer",
     "EdgeDetector",
     "FrameIndexSplitter",
     "FunctionProcessor",
     "FunctionProcessorNode",
+    "HaarCascadeDetector",
+    "HogPeopleDetector",
     "IdentityProcessor",
     "ImageAnnotator",
     "JoinerProcessor",
+    "KalmanFilterBoundingBoxTracker",
     "MaskImageTransformer",
     "MaxAggregator",
     "MinAggregator",
@@ -69,6 +84,7 @@ __all__ = [
     "MultiplicationAggregator",
     "ObjectDetector",
     "OneTaskProcessorNode",
+    "OnnxDetector",
     "ResizeImageTransformer",
     "SumAggregator",
     "TaskModuleNode",

@@ -18,14 +18,15 @@ from __future__ import annotations
 import graphlib
 import inspect
 import logging
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, Self, SupportsIndex
 
 from asyncflow.core.errors import NodeConfigError
 from asyncflow.core.node import DeviceType, Node, OnError, ProcessorNode
 
 from .onetask import OneTaskProcessorNode
 
-__all__ = ["ModuleNode", "TaskModuleNode"]
+__all__ = ["ModuleNode", "TaskModuleNode", "module_of"]
 
 log = logging.getLogger("asyncflow")
 
@@ -53,10 +54,15 @@ class TaskModuleNode(ProcessorNode):
     the module takes those edges over (``entry_node`` is disconnected from them, and
     the module is already wired: do not call it); otherwise call the module on the
     parents, like any processor.  Nodes already wired to ``exit_node`` are rewired
-    to read the module instead.
+    to read the module instead.  Once the module is built, its inner nodes belong
+    to it, as in videoflow: calling a node on an inner node (giving it a child
+    from outside) raises ``RuntimeError`` and leaves both as they were (read the
+    module instead), and so does calling ``entry_node`` itself (call the module).
 
-    Raises ``NodeConfigError`` (naming the node) when: an inner node is not a
-    processor; ``exit_node`` is not below ``entry_node``; an inner node reads a node
+    Raises ``NodeConfigError`` (naming the node; it is a ``ValueError``, as
+    videoflow raised) when: an inner node is not a processor; an inner node is a
+    module itself (modules do not nest, as in videoflow) or already belongs to
+    another module; ``exit_node`` is not below ``entry_node``; an inner node reads a node
     outside the module; an inner node has an ``async def`` ``open`` / ``process`` /
     ``close`` (or wraps an async function): the module calls them from its own,
     synchronous ``process()`` and could not await them; an inner node says
@@ -99,6 +105,7 @@ class TaskModuleNode(ProcessorNode):
         self._exit_index = exit_index
         self._opened = 0
         _relink(self, entry_node, exit_node)
+        _seal(self, nodes)
 
     @property
     def nodes(self) -> tuple[ProcessorNode, ...]:
@@ -230,6 +237,17 @@ def _plan(
             "wire the inner nodes to each other before building the module"
         )
     for node in found.values():
+        if isinstance(node, TaskModuleNode):
+            raise NodeConfigError(
+                f"{owner}: {node.describe()} is a module; modules cannot be nested (as in videoflow): "
+                "build one module from the inner nodes of both"
+            )
+        holder = module_of(node)
+        if holder is not None:
+            raise NodeConfigError(
+                f"{owner}: {node.describe()} already belongs to {holder.describe()}; a node can be inside "
+                "one module only"
+            )
         if not isinstance(node, ProcessorNode):
             raise NodeConfigError(
                 f"{owner}: {node.describe()} is inside the module (below {entry.describe()}, not below "
@@ -323,3 +341,93 @@ def _relink(module: TaskModuleNode, entry: ProcessorNode, exit_: ProcessorNode) 
             child._parents = tuple(module if p is exit_ else p for p in child.parents)
         module._children = list(outside)
         exit_._children = []
+
+
+# -- inner nodes belong to their module ------------------------------------------
+#
+# videoflow flags the nodes of a module and its ``Node.__call__`` refuses them as
+# parents (and refuses to wire them).  asyncflow's ``Node.__call__`` appends the new
+# child to each parent's ``_children`` list, and refuses a node whose ``_parents``
+# is already set; the module uses both: each inner node's ``_children`` becomes a
+# ``_ModuleChildren`` list, which takes no new child (it undoes the half-done call
+# and raises), and the entry node's ``_parents`` a ``_ModuleEntry`` (empty: the
+# entry reads what the module receives), which makes a call on it fail.  Neither
+# travels: a node's links are not pickled.
+
+
+class _ModuleChildren(list[Node]):
+    """The children of a node inside a module: fixed; a new one raises ``RuntimeError``."""
+
+    def __init__(self, module: TaskModuleNode, node: Node, children: Iterable[Node] = ()) -> None:
+        super().__init__(children)
+        self.module = module
+        self.node = node
+
+    def append(self, child: Node) -> None:
+        _refuse_child(self, child)
+
+    def extend(self, children: Iterable[Node]) -> None:
+        for child in children:
+            _refuse_child(self, child)
+
+    def insert(self, index: SupportsIndex, child: Node) -> None:
+        _refuse_child(self, child)
+
+    def __iadd__(self, children: Iterable[Node]) -> Self:  # type: ignore[override,misc]
+        self.extend(children)
+        return self
+
+
+class _ModuleLabel(Node):
+    """Stands for "the module" where a message lists the entry node's parents."""
+
+    def __init__(self, module: TaskModuleNode) -> None:
+        super().__init__(name=f"{module.describe()}, whose entry node it is (call the module instead)")
+
+
+class _ModuleEntry(tuple[Node, ...]):
+    """The ``_parents`` of a module's entry node: none (it reads the module's inputs), and it is wired."""
+
+    module: TaskModuleNode
+
+    def __new__(cls, module: TaskModuleNode) -> _ModuleEntry:
+        self = super().__new__(cls)
+        self.module = module
+        return self
+
+    def __iter__(self) -> Iterator[Node]:
+        # Empty (``len() == 0``, so ``node.parents`` is ``()``), but what iterates it
+        # directly -- ``Node.__call__``'s "already connected to ..." -- names the module.
+        yield _ModuleLabel(self.module)
+
+
+def module_of(node: Node) -> TaskModuleNode | None:
+    """The module ``node`` is inside of (in this process, where the graph is built), or ``None``."""
+    children = node._children
+    if isinstance(children, _ModuleChildren):
+        return children.module
+    parents = node._parents
+    if isinstance(parents, _ModuleEntry):
+        return parents.module
+    return None
+
+
+def _seal(module: TaskModuleNode, nodes: tuple[ProcessorNode, ...]) -> None:
+    for node in nodes:
+        node._children = _ModuleChildren(module, node, node._children or ())
+    nodes[0]._parents = _ModuleEntry(module)
+
+
+def _refuse_child(children: _ModuleChildren, child: Node) -> None:
+    """``child`` was being called on a node inside a module: undo that call, and raise."""
+    parents = child._parents
+    child._parents = None
+    for parent in {id(p): p for p in parents or ()}.values():
+        siblings = parent._children
+        if siblings is not None and not isinstance(siblings, _ModuleChildren):
+            siblings[:] = [c for c in siblings if c is not child]
+    raise RuntimeError(
+        f"{child.describe()} cannot read {children.node.describe()}: that node is inside "
+        f"{children.module.describe()}, and a node inside a module cannot be given new children; "
+        f"read the module instead ({type(child).__name__}()(module))"
+    )

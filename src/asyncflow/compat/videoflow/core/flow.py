@@ -21,19 +21,22 @@ import multiprocessing.util  # its exit hook (joins child processes) registered 
 import pickle
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, SupportsIndex
 
 import uvloop
 
 from asyncflow.consumers import VoidConsumer
 from asyncflow.core import Flow as CoreFlow
-from asyncflow.core import FlowError, FlowKilledError, FlowType
+from asyncflow.core import FlowError, FlowKilledError, FlowType, GraphError
+from asyncflow.core.graph import check_graph
 from asyncflow.core.node import ConsumerNode, Node, ProducerNode
 
+from ..utils.graph import find_cycle
 from .constants import REALTIME
 
-__all__ = ["Flow"]
+__all__ = ["Flow", "check_videoflow_graph"]
 
 log = logging.getLogger("asyncflow")
 
@@ -57,8 +60,11 @@ class Flow:
 
     Deliberate choices (see also ``docs/migrating-from-videoflow.md``):
 
-    - ``run()`` starts the flow and returns at once; a second call raises
-      ``RuntimeError`` (build a new ``Flow`` -- and new nodes -- to run again).
+    - ``run()`` starts the flow and returns once every task is up and has opened
+      its node (videoflow's returned once its forked processes were started;
+      spawning takes longer, and a script's ``run(); time.sleep(2); stop()`` should
+      time the flow, not its start-up); a second call raises ``RuntimeError``
+      (build a new ``Flow`` -- and new nodes -- to run again).
     - ``join()`` blocks until the flow ends and raises ``asyncflow.FlowError`` if it
       failed (a node raised, a process died): videoflow would hang instead.  A
       Ctrl-C during ``join()`` stops the flow gracefully and ``join()`` keeps
@@ -82,9 +88,16 @@ class Flow:
       module".  That is process-wide: a process started meanwhile by other code
       that needs the main script would not get it.  When a node class *is* defined
       in the script, the processes must import it: then ``run()``, ``join()`` and
-      ``stop()`` do nothing in a process that is importing its main script, so an
-      unguarded script still works, but its other top-level statements do run
-      again in each process (guard the script to avoid that).
+      ``stop()`` do nothing in a process that is importing its main script, and
+      the script's own ``time.sleep()`` calls return at once there, so an
+      unguarded script still works -- ``run()``, ``time.sleep(2)``, ``stop()``
+      prints what it printed under videoflow -- but its other top-level
+      statements do run again in each process (guard the script to avoid that).
+    - When a node asks for a GPU and ``flow_options`` has no ``"gpus"``, the GPUs
+      are those ``utils.system.get_gpus_available_to_process()`` lists, as in
+      videoflow (a test may monkeypatch it).
+    - The graph checks add videoflow's: a cycle below the producers is a
+      ``ValueError`` even when no consumer reads it.
     """
 
     def __init__(
@@ -95,10 +108,13 @@ class Flow:
         flow_options: Mapping[str, Any] | None = None,
     ) -> None:
         self._bootstrapping = _importing_main_in_child()
-        extra, hidden = _complete_consumers(producers, consumers)
+        _check_no_cycle(producers)
+        reachable, extra, hidden = _complete_consumers(producers, consumers)
         try:
             all_consumers = [*consumers, *extra, *hidden] if extra or hidden else consumers
-            self._flow = CoreFlow(producers, all_consumers, flow_type, flow_options)
+            # (Not in a task process re-running the script: its flow never runs there.)
+            options = flow_options if self._bootstrapping else _with_gpus(flow_options, reachable)
+            self._flow = CoreFlow(producers, all_consumers, flow_type, options)
         except BaseException:
             _unwire(hidden)
             raise
@@ -136,7 +152,17 @@ class Flow:
 
     # -- videoflow's methods ----------------------------------------------------
     def run(self) -> None:
-        """Start the flow and return at once; ``join()`` waits for its end.
+        """Start the flow: return once its tasks are up and opened; ``join()`` waits for its end.
+
+        videoflow's ``run()`` returned once it had started its (forked) processes.
+        asyncflow spawns them, which takes a moment (each imports Python and the
+        nodes' modules), so ``run()`` waits until every task has started and
+        opened its node -- the producers are then emitting.  The script's own
+        timing (``run()``, ``time.sleep(2)``, ``stop()``) then measures the flow
+        running, as it did in videoflow, rather than its start-up.  If the flow
+        ends before that (a node failed to open), ``run()`` returns and ``join()``
+        raises the error.  A Ctrl-C while it waits stops the flow (gracefully) and
+        raises ``KeyboardInterrupt``.
 
         Raises ``RuntimeError`` if the flow was already run.  Does nothing in a
         process that is importing its main script to run one of this flow's tasks
@@ -154,6 +180,13 @@ class Flow:
         self._thread = thread
         atexit.register(self._join_at_exit)
         thread.start()
+        try:
+            while not self._finished.wait(0.01):
+                if _tasks_started(self._flow):
+                    break
+        except KeyboardInterrupt:
+            self._flow.stop()
+            raise
 
     def join(self) -> None:
         """Block until the flow ends; raise ``asyncflow.FlowError`` if it failed.
@@ -236,10 +269,13 @@ class Flow:
 # -- hidden consumers -------------------------------------------------------------
 
 
-def _complete_consumers(producers: object, consumers: object) -> tuple[list[ConsumerNode], list[ConsumerNode]]:
-    """The consumers below the producers that are not listed, and new sinks for childless non-consumers."""
+def _complete_consumers(
+    producers: object, consumers: object
+) -> tuple[list[Node], list[ConsumerNode], list[ConsumerNode]]:
+    """The nodes below the producers, the consumers among them that are not listed, and new sinks
+    for the childless non-consumers among them (wired in)."""
     if not _is_node_list(producers) or not _is_node_list(consumers):
-        return [], []  # let the core report what is wrong with the lists
+        return [], [], []  # let the core report what is wrong with the lists
     assert isinstance(producers, Sequence) and isinstance(consumers, Sequence)
     listed = {id(node) for node in consumers}
     reachable: dict[int, Node] = {}
@@ -260,7 +296,67 @@ def _complete_consumers(producers: object, consumers: object) -> tuple[list[Cons
         elif not node.children:
             name = _free_name(f"{node.name}.void", names)
             hidden.append(VoidConsumer(name=name)(node))
-    return extra, hidden
+    return list(reachable.values()), extra, hidden
+
+
+def check_videoflow_graph(producers: Sequence[ProducerNode], consumers: Sequence[ConsumerNode]) -> None:
+    """Raise what ``Flow(producers, consumers)`` raises for the graph, and leave the graph as it was.
+
+    ``ValueError`` (``asyncflow.GraphError``) for a cycle, an unreachable consumer, a
+    dangling input, clashing names, a node that does not pickle; ``TypeError`` for
+    lists that do not hold nodes; ``NodeConfigError`` for bad node settings.
+    """
+    _check_no_cycle(producers)
+    _, extra, hidden = _complete_consumers(producers, consumers)
+    try:
+        all_consumers = [*consumers, *extra, *hidden] if extra or hidden else consumers
+        check_graph(producers, all_consumers)
+    finally:
+        _unwire(hidden)
+
+
+def _check_no_cycle(producers: object) -> None:
+    """videoflow's check: no cycle below the producers, even one that no consumer reads."""
+    if not _is_node_list(producers):
+        return  # the core reports it
+    assert isinstance(producers, Sequence)
+    cycle = find_cycle(producers)
+    if cycle is not None:
+        names = " -> ".join(node.name for node in cycle)
+        raise GraphError(f"Flow: the graph has a cycle: {names}")
+
+
+def _with_gpus(flow_options: Mapping[str, Any] | None, nodes: list[Node]) -> Mapping[str, Any] | None:
+    """``flow_options``, with ``"gpus"`` from ``utils.system`` when a node wants a GPU and none is given.
+
+    videoflow's engine gave its GPU tasks the devices
+    ``videoflow.utils.system.get_gpus_available_to_process()`` listed; so does the
+    facade, through its own ``utils.system`` (looked up at each call, so a test's
+    ``monkeypatch`` of it counts).  ``flow_options["gpus"]`` wins; Ray places GPUs itself.
+    """
+    options = dict(flow_options) if isinstance(flow_options, Mapping) else None
+    if flow_options is not None and options is None:
+        return flow_options  # not a mapping: let the core report it
+    if options is not None and ("gpus" in options or options.get("engine", "local") != "local"):
+        return flow_options
+    if not any(getattr(node, "device_type", "cpu") == "gpu" for node in nodes):
+        return flow_options
+    from ..utils import system
+
+    return {**(options or {}), "gpus": [str(gpu) for gpu in system.get_gpus_available_to_process()]}
+
+
+def _tasks_started(flow: CoreFlow) -> bool:
+    """Whether the run in progress has every task started and opened (the producers were told to go).
+
+    Read from the local engine's scheduler; an engine that does not tell (Ray)
+    counts as started at once.
+    """
+    scheduler = getattr(flow, "_scheduler", None)
+    if scheduler is None:
+        return False  # not created yet (or the run is over: run() sees the end first)
+    go_sent = getattr(scheduler, "_go_sent", None)
+    return True if go_sent is None else bool(go_sent)
 
 
 def _is_node_list(value: object) -> bool:
@@ -293,6 +389,33 @@ def _unwire(hidden: list[ConsumerNode]) -> None:
 _main_lock = threading.Lock()
 _main_users = 0
 _main_saved_spec: Any = None
+
+
+def _skip_script_sleeps_in_child() -> None:
+    """In a spawned task process re-running an unguarded script, make the script's ``time.sleep`` return at once.
+
+    A videoflow script runs its flow at top level: ``flow.run()``, ``time.sleep(2)``,
+    ``flow.stop()``.  When a task process must import that script (a node class is
+    defined there), it runs those lines again: ``run()`` and ``stop()`` do nothing
+    there, and the sleep only delays the task's start -- past the parent's
+    ``stop()``, which then stops a flow that has not emitted anything.  So, in such
+    a process only, ``time.sleep`` is replaced by a function that returns at once
+    when called from the script's own code (its globals are the re-run main
+    module, ``__mp_main__``) while the process is still importing it, and sleeps
+    otherwise.
+    """
+    if not _importing_main_in_child() or getattr(time.sleep, "_asyncflow_script_sleep", False):
+        return
+    real_sleep = time.sleep
+
+    def sleep(seconds: float | SupportsIndex) -> None:
+        if _importing_main_in_child() and sys._getframe(1).f_globals.get("__name__") == "__mp_main__":
+            return
+        real_sleep(seconds)
+
+    sleep._asyncflow_script_sleep = True  # type: ignore[attr-defined]
+    sleep.__doc__ = real_sleep.__doc__
+    time.sleep = sleep
 
 
 def _importing_main_in_child() -> bool:
@@ -349,3 +472,6 @@ def _children_skip_main(enabled: bool) -> Iterator[None]:
             if _main_users == 0:
                 main.__spec__ = _main_saved_spec
                 _main_saved_spec = None
+
+
+_skip_script_sleeps_in_child()

@@ -1,26 +1,31 @@
-"""videoflow's ``videoflow.producers``: ``IntProducer`` and ``VideofileReader``.
+"""videoflow's ``videoflow.producers``: ``IntProducer`` and ``VideofileReader``, and the submodules.
 
 ``IntProducer(start_value=0, end_value=None, wait_time_in_seconds=0, fps=-1)``
 emits ``start_value`` .. ``end_value`` inclusive, as in videoflow (it sleeps
-between items, not after the last one).  ``VideofileReader`` is asyncflow's video
-reader (``asyncflow.producers``); it needs the ``video`` extra (OpenCV) and is
-imported on first use.
+between items, not after the last one).  ``VideofileReader`` is the video file
+reader of :mod:`.video`, which holds videoflow's other readers; it needs the
+``video`` extra (OpenCV) and is imported on first use, as is ``video`` itself.
+:mod:`.basic` holds ``IntProducer``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from asyncflow.producers import IntProducer
+from . import basic
+from .basic import IntProducer
 
-__all__ = ["IntProducer", "VideofileReader"]
+if TYPE_CHECKING:
+    from . import video
+    from .video import VideofileReader
 
-_FORWARDED = {"VideofileReader": "asyncflow.producers"}
+__all__ = ["IntProducer", "VideofileReader", "basic", "video"]
 
 
 def __getattr__(name: str) -> Any:
-    module = _FORWARDED.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+    if name == "video":
+        return importlib.import_module(f"{__name__}.video")
+    if name == "VideofileReader":
+        return importlib.import_module(f"{__name__}.video").VideofileReader
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

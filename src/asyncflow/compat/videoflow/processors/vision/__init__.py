@@ -1,15 +1,22 @@
-"""videoflow's ``videoflow.processors.vision``: the vision processors asyncflow has.
+"""videoflow's ``videoflow.processors.vision``: the vision processors, by submodule.
 
-Available (asyncflow's own, from :mod:`asyncflow.processors.vision`; they need the
-``video`` extra -- OpenCV, numpy -- and are imported on first use):
-``ImageAnnotator``, ``BoundingBoxAnnotator``, ``TrackerAnnotator`` (also in
-:mod:`.annotators`), ``ObjectDetector`` (:mod:`.detectors`), ``CropImageTransformer``,
-``MaskImageTransformer``, ``ResizeImageTransformer`` (:mod:`.transformers`).
+The submodules mirror videoflow's: :mod:`.annotators` (``ImageAnnotator``,
+``BoundingBoxAnnotator``, ``TrackerAnnotator``, ``SegmenterAnnotator``),
+:mod:`.detectors` (``ObjectDetector``), :mod:`.segmentation` (``Segmenter``),
+:mod:`.trackers` (``BoundingBoxTracker``, ``KalmanFilterBoundingBoxTracker``),
+:mod:`.transformers` (``CropImageTransformer``, ``MaskImageTransformer``,
+``ResizeImageTransformer``), and :mod:`.counters` and :mod:`.pose`, empty in
+videoflow 0.2.10 as here.  They need the ``video`` extra (OpenCV, numpy); this
+package imports none of them until a name is used (videoflow's exported none; for
+convenience, the names above are offered here too).
 
-Not available yet: videoflow's ``Segmenter`` (``vision.segmentation``),
-``SegmenterAnnotator`` (``vision.annotators``) and ``BoundingBoxTracker``
-(``vision.trackers``).  videoflow's own ``ObjectDetector`` and ``Segmenter`` were
-abstract bases whose models lived in videoflow-contrib; the same holds here.
+Models: videoflow's detectors, segmenters and pose estimators lived in
+videoflow-contrib and downloaded their weights; asyncflow downloads nothing.
+``ObjectDetector`` and ``Segmenter`` are the abstract bases, as in videoflow; for a
+working detector use asyncflow's ``OnnxDetector`` (a local ONNX model file, e.g. a
+YOLO export; ``asyncflow.processors.vision.onnx``), or OpenCV's bundled
+``HogPeopleDetector`` / ``HaarCascadeDetector``
+(``asyncflow.processors.vision.opencv_detectors``).
 """
 
 from __future__ import annotations
@@ -17,18 +24,29 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = [
-    "BoundingBoxAnnotator",
-    "CropImageTransformer",
-    "ImageAnnotator",
-    "MaskImageTransformer",
-    "ObjectDetector",
-    "ResizeImageTransformer",
-    "TrackerAnnotator",
-]
+#: Each name offered here, and the submodule of this package that defines it.
+_WHERE = {
+    "BoundingBoxAnnotator": "annotators",
+    "ImageAnnotator": "annotators",
+    "SegmenterAnnotator": "annotators",
+    "TrackerAnnotator": "annotators",
+    "ObjectDetector": "detectors",
+    "Segmenter": "segmentation",
+    "BoundingBoxTracker": "trackers",
+    "KalmanFilterBoundingBoxTracker": "trackers",
+    "CropImageTransformer": "transformers",
+    "MaskImageTransformer": "transformers",
+    "ResizeImageTransformer": "transformers",
+}
+_SUBMODULES = ("annotators", "counters", "detectors", "pose", "segmentation", "trackers", "transformers")
+
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name not in __all__:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    where = _WHERE.get(name)
+    if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module("asyncflow.processors.vision"), name)
+    return getattr(importlib.import_module(f"{__name__}.{where}"), name)
