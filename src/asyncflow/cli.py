@@ -4,6 +4,7 @@
 
     asyncflow run  package.module:make_flow        # live table, then the bottleneck report
     asyncflow run  path/to/script.py:flow --no-progress --no-report
+    asyncflow run  package.module:make_flow --web 8000   # and a live page at http://127.0.0.1:8000/
     asyncflow graph package.module:make_flow -o graph.svg   # or -o graph.mmd; stdout DOT by default
     python -m asyncflow ...                         # the same
 
@@ -15,27 +16,42 @@ Prefer a ``make_flow()`` function: task processes are spawned and import the mod
 that defines the node classes, so a flow built at module level is built again in
 every one of them.
 
+``--web [HOST:]PORT`` (host ``127.0.0.1`` unless given; port 0: any free one)
+serves ``asyncflow.monitor.WebView`` while the flow runs: the graph, a live table,
+the bottleneck verdict, the frames of its ``PreviewConsumer``s, ``/api/stats`` and
+``/metrics``.  The port is bound before the flow starts (a port in use exits 2 at
+once, saying so).  When the flow has ended (finished, stopped by a first Ctrl-C, or
+failed: the error is printed at once), the page keeps showing the final report
+until the process is stopped (Ctrl-C or SIGTERM; the exit status is then the
+run's).  It needs the ``web`` extra (``pip install 'asyncflow[web]'``).
+
 Exit status: 0 when the flow finished or was stopped by a first Ctrl-C; 1 when it
 failed (``FlowError``, or a bad graph: message only, the traceback with
-``--debug``); 2 for a bad command line or a target that cannot be loaded; 130
-after a second Ctrl-C (the processes were ended hard); 143 after SIGTERM.
+``--debug``); 2 for a bad command line, a target that cannot be loaded or a web
+address that cannot be served; 130 after a second Ctrl-C (the processes were ended
+hard); 143 after SIGTERM while the flow runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .core.errors import FlowError, GraphError, NodeConfigError
 from .core.flow import Flow
 
-__all__ = ["TargetError", "load_flow", "main"]
+if TYPE_CHECKING:
+    from .monitor.web import WebView
+
+__all__ = ["TargetError", "build_parser", "load_flow", "main"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -45,6 +61,10 @@ EXIT_INTERRUPTED = 130
 
 class TargetError(Exception):
     """The ``module:attr`` target cannot be loaded (bad spec, import error, not a Flow)."""
+
+
+class _UsageError(Exception):
+    """A command line that cannot be carried out (exit status 2): a web address that cannot be served."""
 
 
 def _import_target_module(spec: str) -> Any:
@@ -103,9 +123,95 @@ def load_flow(target: str) -> Flow:
 def _cmd_run(args: argparse.Namespace) -> int:
     from .runner import run
 
+    if args.web is not None:
+        return _run_with_web(args)
     flow = load_flow(args.target)
     run(flow, progress=args.progress, report=args.report)
     return EXIT_OK
+
+
+def _run_with_web(args: argparse.Namespace) -> int:
+    """``run --web``: serve the page while the flow runs (in the runner's loop), then the final report until stopped."""
+    try:
+        from .monitor.web import WebView, WebViewError, parse_address
+    except ImportError as exc:
+        raise _UsageError(f"--web: {exc}") from exc
+    from .runner import run
+
+    try:
+        host, port = parse_address(args.web)
+    except ValueError as exc:
+        raise _UsageError(f"--web: {exc}") from None
+    flow = load_flow(args.target)
+    view = WebView(flow, host=host, port=port)
+    try:
+        view.bind()  # now, before the flow starts: a port in use stops here
+    except WebViewError as exc:
+        raise _UsageError(str(exc)) from None
+    print(f"asyncflow: web view at {view.url}", file=sys.stderr, flush=True)
+    run_flow = flow.run
+
+    async def run_served() -> None:
+        # In the runner's event loop, next to the run; the port stays bound for what follows.
+        await view.start()
+        try:
+            await view.run_until(run_flow())
+        finally:
+            await view.stop(release=False)
+
+    vars(flow)["run"] = run_served  # asyncflow.run() awaits flow.run(): this one, for this command
+    status = EXIT_OK
+    try:
+        run(flow, progress=args.progress, report=args.report)
+    except (FlowError, GraphError, NodeConfigError) as exc:
+        status = _failed(args, exc)  # said now; the page shows it too
+    except BaseException:
+        view.close()  # a second Ctrl-C, SIGTERM: the process ends now
+        raise
+    finally:
+        vars(flow).pop("run", None)
+    _serve_final_report(view)
+    return status
+
+
+def _serve_final_report(view: WebView) -> None:
+    """Serve the page (the ended run's figures and report) until Ctrl-C or SIGTERM."""
+    import uvloop
+
+    print(
+        f"asyncflow: the flow has ended; {view.url} shows its final report until Ctrl-C",
+        file=sys.stderr,
+        flush=True,
+    )
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        stopped = asyncio.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopped.set)
+        try:
+            await view.start()
+            await stopped.wait()
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+            await view.stop()
+
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve())
+    finally:
+        view.close()
+
+
+def _failed(args: argparse.Namespace, exc: BaseException) -> int:
+    """Say that the flow failed (the traceback with ``--debug``); the exit status."""
+    if args.debug:
+        traceback.print_exception(exc)
+    print(f"asyncflow: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if not args.debug:
+        print("(run with --debug for the traceback)", file=sys.stderr)
+    return EXIT_FAILED
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
@@ -155,6 +261,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="print the bottleneck report when the flow has ended",
     )
+    run_p.add_argument(
+        "--web",
+        metavar="[HOST:]PORT",
+        help="serve a live page of the flow (graph, table, verdict, video previews, /api/stats, /metrics) at "
+        "http://HOST:PORT/ (HOST 127.0.0.1 unless given; PORT 0: any free port); after the flow has ended it "
+        "shows the final report until Ctrl-C (needs asyncflow[web])",
+    )
     run_p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks for errors")
     run_p.set_defaults(handler=_cmd_run)
 
@@ -185,15 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("asyncflow: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except TargetError as exc:
+    except (TargetError, _UsageError) as exc:
         if args.debug:
             traceback.print_exc()
         print(f"asyncflow: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (FlowError, GraphError, NodeConfigError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"asyncflow: error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if not args.debug:
-            print("(run with --debug for the traceback)", file=sys.stderr)
-        return EXIT_FAILED
+        return _failed(args, exc)

@@ -59,7 +59,7 @@ from aiomultiprocess.types import Unit
 from .pipes import PipeEnd
 from .spec import TaskSpec
 
-__all__ = ["Pool", "PooledTask"]
+__all__ = ["Pool", "PooledTask", "dump_job", "load_job", "serve"]
 
 log = logging.getLogger("asyncflow")
 

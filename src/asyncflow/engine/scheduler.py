@@ -484,8 +484,3 @@ def _failure_error(failure: TaskFailure) -> NodeFailedError:
             cause = None
     error.__cause__ = cause if cause is not None else RemoteTraceback(failure.traceback)
     return error
-
-
-def describe_stats(stats: dict[str, Any]) -> str:
-    """One line per task, for logs."""
-    return "\n".join(f"{name}: {value}" for name, value in stats.items())

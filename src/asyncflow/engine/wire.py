@@ -45,6 +45,7 @@ __all__ = [
     "FrameParser",
     "dump_cols",
     "dump_row",
+    "frame",
     "immutable_size",
     "load",
     "split_rows",

@@ -16,7 +16,7 @@ from asyncflow.core.errors import NodeConfigError
 from asyncflow.core.node import DeviceType, OnError, ProcessorNode
 from asyncflow.video._common import Image, as_image, check_int, check_real
 
-__all__ = ["EdgeDetector", "MotionDetector", "ObjectDetector"]
+__all__ = ["EdgeDetector", "MotionDetector", "ObjectDetector", "no_detections"]
 
 Detections = npt.NDArray[np.float32]
 
