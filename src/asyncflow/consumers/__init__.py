@@ -1,8 +1,9 @@
 """Built-in consumers: the sinks of a flow.
 
-``VideofileWriter`` needs the ``video`` extra (OpenCV, numpy) and ``WebhookConsumer``
-the ``webhook`` extra (httpx); both are imported on first use, so
-``import asyncflow.consumers`` imports neither dependency.
+``VideofileWriter`` and ``PreviewConsumer`` (the newest frame as JPEG, for
+``asyncflow.monitor.WebView``) need the ``video`` extra (OpenCV, numpy) and
+``WebhookConsumer`` the ``webhook`` extra (httpx); they are imported on first use,
+so ``import asyncflow.consumers`` imports none of these dependencies.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from .basic import CommandlineConsumer, FileAppenderConsumer, VoidConsumer
 from .host import ResultsConsumer
 
 if TYPE_CHECKING:
+    from .preview import PreviewConsumer
     from .video import VideofileWriter
     from .webhook import WebhookConsumer
 
 __all__ = [
     "CommandlineConsumer",
     "FileAppenderConsumer",
+    "PreviewConsumer",
     "ResultsConsumer",
     "VideofileWriter",
     "VoidConsumer",
@@ -28,5 +31,10 @@ __all__ = [
 ]
 
 __getattr__ = lazy_exports(
-    __name__, {"VideofileWriter": "asyncflow.consumers.video", "WebhookConsumer": "asyncflow.consumers.webhook"}
+    __name__,
+    {
+        "PreviewConsumer": "asyncflow.consumers.preview",
+        "VideofileWriter": "asyncflow.consumers.video",
+        "WebhookConsumer": "asyncflow.consumers.webhook",
+    },
 )
