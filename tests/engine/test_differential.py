@@ -1,11 +1,11 @@
 """Differential tests: random graphs run by the engine against a plain in-process oracle.
 
-- ``test_random_dag_matches_oracle`` (40 examples, each a real run in child processes):
+- ``test_random_dag_matches_oracle`` (25 examples, each a real run in child processes):
   1-3 producers of 0-12 small ints, up to 8 ordered processors (fan-in 1-3, repeated
   parents allowed, ``nb_tasks`` 1-3), 1-3 consumers (+1 when a producer would
   otherwise reach none).  Every consumer must receive exactly, and in order, what
   the row semantics of docs/design.md#absent give.
-- ``test_random_unordered_dag_matches_oracle_as_multisets`` (15 examples): the same
+- ``test_random_unordered_dag_matches_oracle_as_multisets`` (10 examples): the same
   with up to 4 processors, some ``ordered=False``; compared as multisets.
 - ``test_cycles_and_run_order_match_networkx`` (300 examples, no process started):
   random, possibly cyclic wirings; ``Flow()`` must raise ``ValueError`` naming a
@@ -183,7 +183,7 @@ def _expected_nodes(dag: Dag, nodes: list[Node]) -> set[Node]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(360)  # room for hypothesis to shrink a failure (normally ~20 s)
-@settings(_ENGINE_SETTINGS, max_examples=40)
+@settings(_ENGINE_SETTINGS, max_examples=25)
 @given(dag=dags(max_processors=8, unordered=False))
 def test_random_dag_matches_oracle(dag: Dag) -> None:
     with tempfile.TemporaryDirectory(prefix="asyncflow-diff-") as tmp:
@@ -201,7 +201,7 @@ def _multiset(received: list[list[int]]) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(360)  # room for hypothesis to shrink a failure (normally ~20 s)
-@settings(_ENGINE_SETTINGS, max_examples=15)
+@settings(_ENGINE_SETTINGS, max_examples=10)
 @given(dag=dags(max_processors=4, unordered=True))
 def test_random_unordered_dag_matches_oracle_as_multisets(dag: Dag) -> None:
     with tempfile.TemporaryDirectory(prefix="asyncflow-diff-") as tmp:

@@ -1,6 +1,6 @@
 """``asyncflow.Pool``: flows on warm processes keep every guarantee of ``run()``.
 
-The second half re-runs the engine's end-to-end tests (``test_run``, ``test_errors``)
+The second half re-runs the engine's end-to-end tests (``test_run``)
 with every ``Flow.run()`` going through a pool, as the Ray tests run both engines.
 """
 
@@ -195,7 +195,7 @@ async def test_misuse_is_named() -> None:
 
 @pytest.fixture(autouse=True)
 async def _pooled_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
-    if not request.function.__module__.startswith(("tests.engine.test_run", "tests.engine.test_errors")):
+    if not request.function.__module__.startswith("tests.engine.test_run"):
         yield  # this module's own tests make their pools themselves
         return
     if "capfd" in request.fixturenames:
@@ -208,8 +208,7 @@ async def _pooled_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monke
         yield
 
 
-from tests.engine.test_errors import *  # noqa: E402,F403  (re-run under the pool)
-from tests.engine.test_run import *  # noqa: E402,F403
+from tests.engine.test_run import *  # noqa: E402,F403  (re-run under the pool)
 
 
 async def test_at_max_processes_flows_wait_their_turn(tmp_path: Path) -> None:
