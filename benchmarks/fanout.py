@@ -51,9 +51,6 @@ import bisect
 import itertools
 import json
 import math
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -61,6 +58,8 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from benchmarks._isolated import _error, _percentile, _run_group, _tail
 
 __all__ = ["FLOW_TYPES", "GRAPHS", "brief", "fanout", "format_table", "main", "measure", "reading"]
 
@@ -115,52 +114,6 @@ def _child(flow_type: str, graph: str, items: int, rate: float, slow_s: float, f
 
 
 # -- parent side ----------------------------------------------------------------------------------------------------
-
-
-def _run_group(args: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
-    """Run ``args`` in its own process group; the whole group is killed on timeout, on any error, and after it."""
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.communicate()
-        raise TimeoutError(f"did not finish within {timeout:.0f} s (killed with its processes)") from None
-    except BaseException:
-        _kill_group(proc.pid)
-        proc.communicate()
-        raise
-    _kill_group(proc.pid)  # anything the run left behind in its group (normally nothing)
-    return proc.returncode, out, err
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0-100); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = math.ceil(q / 100 * len(ordered)) - 1
-    return ordered[min(len(ordered) - 1, max(0, index))]
-
-
-def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def _default_timeout(graph: str, flow_type: str, items: int, rate: float, slow_s: float) -> float:

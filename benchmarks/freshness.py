@@ -58,8 +58,6 @@ import itertools
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -70,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncflow.core import ConsumerNode, ProcessorNode, ProducerNode
+from benchmarks._isolated import _error, _percentile, _run_group, _tail
 
 __all__ = [
     "ENGINES",
@@ -329,48 +328,6 @@ def _videoflow_missing() -> str | None:
     return None
 
 
-def _run_group(args: list[str], timeout: float, cwd: Path) -> tuple[int, str, str]:
-    """Run ``args`` in its own process group; the whole group is killed on timeout, on any error, and after it."""
-    root = Path(__file__).resolve().parent.parent
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc.pid)
-        proc.communicate()
-        raise TimeoutError(f"did not finish within {timeout:.0f} s (killed with its processes)") from None
-    except BaseException:
-        _kill_group(proc.pid)
-        proc.communicate()
-        raise
-    _kill_group(proc.pid)  # anything the run left behind in its group (normally nothing)
-    return proc.returncode, out, err
-
-
-def _kill_group(pgid: int) -> None:
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0-100); NaN for no values."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = math.ceil(q / 100 * len(ordered)) - 1
-    return ordered[min(len(ordered) - 1, max(0, index))]
-
-
-def _tail(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
-
 def _default_timeout(sc: Scenario, frames: int, fps: float) -> float:
     # an engine that keeps every frame takes frames x the slowest stage; start-up and a margin on top
     return frames / fps + frames * max(sc.processor_s / sc.nb_tasks, sc.consumer_s) + 60.0
@@ -445,10 +402,6 @@ def _targets(name: str, af: dict[str, Any], s2_kept: int | None, clip: float) ->
         found.append({"target": "p99 age <= 0.08 s", "value": p99, "met": p99 <= 0.08})
         found.append({"target": "capture order kept", "value": af["in_order"], "met": bool(af["in_order"])})
     return found
-
-
-def _error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
 
 
 def freshness(frames: int = FRAMES, fps: float = FPS, scenarios: Sequence[str] = tuple(SCENARIOS),

@@ -114,3 +114,13 @@ def stamps(path: str | Path) -> list[list[Any]]:
     """What a ``Stamps`` consumer recorded: ``[item, arrived_at]`` pairs."""
     p = Path(path)
     return json.loads(p.read_text()) if p.exists() else []
+
+
+def charged_drops(flow: Any) -> dict[str, dict[str, int]]:
+    """Drops charged to each node (``{node: {cause: n}}``), summed over every task's stats of ``flow``."""
+    charged: dict[str, dict[str, int]] = {}
+    for stats in flow.stats().values():
+        for node, causes in stats.drops.items():
+            for cause, n in causes.items():
+                charged.setdefault(node, {})[cause] = charged.get(node, {}).get(cause, 0) + n
+    return charged

@@ -14,17 +14,9 @@ from asyncflow.core.graph import check_graph, route
 from asyncflow.processors import IdentityProcessor, JoinerProcessor
 from asyncflow.producers import IntProducer
 from tests.helpers import CountProducer, Recorder, recorded
-from tests.helpers_live import Lists, Mutate, PacedSource, Stamps, Work, stamps
+from tests.helpers_live import Lists, Mutate, PacedSource, Stamps, Work, charged_drops, stamps
 
-
-def _drops(flow: Flow) -> dict[str, dict[str, int]]:
-    """Drops charged to each node, summed over every task's stats."""
-    charged: dict[str, dict[str, int]] = {}
-    for stats in flow.stats().values():
-        for node, causes in stats.drops.items():
-            for cause, n in causes.items():
-                charged.setdefault(node, {})[cause] = charged.get(node, {}).get(cause, 0) + n
-    return charged
+_drops = charged_drops
 
 
 # -- the routes themselves (no process) --------------------------------------------

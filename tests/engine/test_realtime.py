@@ -15,16 +15,9 @@ import pytest
 from asyncflow.core import BATCH, REALTIME, Flow
 from asyncflow.core.options import parse_options
 from tests.helpers import CountProducer, Recorder, recorded
-from tests.helpers_live import PacedSource, Stamps, Work, stamps
+from tests.helpers_live import PacedSource, Stamps, Work, charged_drops, stamps
 
-
-def _drops(flow: Flow) -> dict[str, dict[str, int]]:
-    charged: dict[str, dict[str, int]] = {}
-    for stats in flow.stats().values():
-        for node, causes in stats.drops.items():
-            for cause, n in causes.items():
-                charged.setdefault(node, {})[cause] = charged.get(node, {}).get(cause, 0) + n
-    return charged
+_drops = charged_drops
 
 
 def _total(drops: dict[str, dict[str, int]]) -> int:
