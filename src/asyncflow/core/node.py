@@ -43,7 +43,16 @@ from typing import Any, ClassVar, Literal
 
 from .errors import NodeConfigError
 
-__all__ = ["ConsumerNode", "DeviceType", "Node", "OnError", "ProcessorNode", "ProducerNode", "batch_method"]
+__all__ = [
+    "ConsumerNode",
+    "DeviceType",
+    "Node",
+    "OnError",
+    "ProcessorNode",
+    "ProducerNode",
+    "batch_method",
+    "check_settings",
+]
 
 OnError = Literal["raise", "skip"]
 DeviceType = Literal["cpu", "gpu"]
