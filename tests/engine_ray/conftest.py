@@ -34,13 +34,26 @@ def no_process_left_behind() -> Iterator[None]:
     yield from no_process_left(excused=is_ray_daemon)
 
 
-@pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """A local Ray that the flows of the session share (a flow leaves a Ray it did not start running)."""
+def start_local_ray() -> None:
+    """The session's local Ray: 2 CPUs, no dashboard (a flow leaves a Ray it did not start running)."""
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+
+
+@pytest.fixture(scope="session")
+def _ray_owner() -> Iterator[None]:
+    """Shuts down whatever Ray the session's tests left connected."""
     yield
-    ray.shutdown()
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+@pytest.fixture
+def ray_session(_ray_owner: None) -> Iterator[None]:
+    """A local Ray that the flows of the session share; started again after a module that used another
+    (test_workers_on_several_nodes connects to a multi-node cluster of its own)."""
+    start_local_ray()
+    yield
 
 
 @pytest.fixture(params=["local", "ray"])

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +19,32 @@ ray = pytest.importorskip("ray")
 
 
 def test_a_flow_starts_and_stops_its_own_ray(tmp_path: Path) -> None:
-    """First in the file: no session Ray yet, so the flow starts one and shuts it down."""
+    """First in the file: no session Ray yet, so the flow starts one and shuts it down.
+
+    Its node comes from a module the application imports through a folder it put on
+    sys.path itself (not on PYTHONPATH): the Ray the flow starts gets that folder.
+    """
     if ray.is_initialized():
         pytest.skip("a Ray is already running in this session")
+    folder = tmp_path / "app"
+    folder.mkdir()
+    name = f"app_nodes_{uuid.uuid4().hex[:8]}"
+    (folder / f"{name}.py").write_text(
+        "from asyncflow.core import ProcessorNode\n\n"
+        "class AddOne(ProcessorNode):\n"
+        "    def process(self, x):\n"
+        "        return x + 1\n"
+    )
     out = tmp_path / "out.jsonl"
-    a = CountProducer(20)
-    c = Recorder(out)(Add(1)(a))
-    asyncio.run(Flow([a], [c], flow_options={"engine": "ray"}).run())
+    sys.path.insert(0, str(folder))
+    try:
+        module = importlib.import_module(name)
+        a = CountProducer(20)
+        c = Recorder(out)(module.AddOne()(a))
+        asyncio.run(Flow([a], [c], flow_options={"engine": "ray"}).run())
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop(name, None)
     assert recorded(out) == list(range(1, 21))
     assert not ray.is_initialized(), "the Ray the flow started is shut down"
 

@@ -71,7 +71,11 @@ async def test_stop_timeout_kills_and_names_the_stuck_task(engine: str, tmp_path
     c = Recorder(tmp_path / "out.jsonl")(Sleepy(1000.0, name="stuck")(a))
     flow = Flow([a], [c], flow_options={"engine": engine})
     task = asyncio.create_task(flow.run())
-    await asyncio.sleep(1.0)
+    deadline = time.monotonic() + 60  # stuck once it has its first item (start-up takes seconds on a loaded machine)
+    while not (flow.stats().get(a.name) and flow.stats()[a.name].processed):
+        assert time.monotonic() < deadline and not task.done(), "the flow did not start"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
     started = time.monotonic()
     flow.stop(timeout=0.5)
     with pytest.raises(FlowKilledError, match="stuck") as info:

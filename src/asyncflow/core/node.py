@@ -89,14 +89,19 @@ class Node:
     device_type: DeviceType = "cpu"
     #: A GPU task with no device left runs on the CPU (True) or fails the run (False).
     cpu_fallback: bool = True
+    #: What each task of the node reserves on Ray (``{"CPU": 2, "my_accel": 1}``); ``None``:
+    #: the engine's default.  The local engine ignores it (docs/ray.md, "Resources").
+    resources: dict[str, float] | None = None
 
     _kind: ClassVar[str] = "node"
 
-    def __init__(self, *, name: str | None = None) -> None:
+    def __init__(self, *, name: str | None = None, resources: dict[str, float] | None = None) -> None:
         if name is not None:
             if not isinstance(name, str) or not name:
                 raise NodeConfigError(f"{type(self).__name__}: name must be a non-empty str, got {name!r}")
             self._name = name
+        if resources is not None:
+            self.resources = _check_resources(self.describe(), resources)
 
     # -- identity -----------------------------------------------------------
     @property
@@ -227,6 +232,10 @@ class ProcessorNode(Node):
     unless ``ordered=False``.  ``on_error="skip"`` drops (and counts) an item whose
     ``process`` raised instead of stopping the flow.
 
+    ``resources`` (Ray only): what each task reserves on the cluster, e.g.
+    ``{"CPU": 2, "GPU": 1, "my_accel": 1}`` (``"memory"`` in bytes); by default a
+    task reserves a share of a CPU (and one GPU for ``device_type="gpu"``).
+
     ``device_type="gpu"`` gives each of the node's tasks a GPU of its own: the
     task's process sees only that device (``CUDA_VISIBLE_DEVICES``), chosen among
     the devices the user's own ``CUDA_VISIBLE_DEVICES`` allows (or
@@ -246,8 +255,9 @@ class ProcessorNode(Node):
         ordered: bool = True,
         on_error: OnError = "raise",
         cpu_fallback: bool = True,
+        resources: dict[str, float] | None = None,
     ) -> None:
-        super().__init__(name=name)
+        super().__init__(name=name, resources=resources)
         self.nb_tasks = _check_nb_tasks(self.describe(), nb_tasks)
         self.device_type = _check_device_type(self.describe(), device_type)
         self.ordered = _check_ordered(self.describe(), ordered)
@@ -271,9 +281,14 @@ class ConsumerNode(Node):
     _kind = "consumer"
 
     def __init__(
-        self, metadata: bool = False, *, name: str | None = None, on_error: OnError = "raise"
+        self,
+        metadata: bool = False,
+        *,
+        name: str | None = None,
+        on_error: OnError = "raise",
+        resources: dict[str, float] | None = None,
     ) -> None:
-        super().__init__(name=name)
+        super().__init__(name=name, resources=resources)
         self.metadata = metadata
         self.on_error = _check_on_error(self.describe(), on_error)
 
@@ -347,6 +362,25 @@ def _check_device_type(owner: str, device_type: object) -> DeviceType:
     raise NodeConfigError(f"{owner}: device_type must be 'cpu' or 'gpu', got {device_type!r}")
 
 
+def _check_resources(owner: str, resources: object) -> dict[str, float] | None:
+    """``resources`` as a fresh dict (names to amounts >= 0), or ``None``; ``NodeConfigError`` if malformed."""
+    if resources is None:
+        return None
+    if not isinstance(resources, dict):
+        raise NodeConfigError(
+            f"{owner}: resources must be a dict of resource names to amounts (e.g. {{'CPU': 2, 'my_accel': 1}}), "
+            f"got {resources!r} ({type(resources).__name__})"
+        )
+    checked: dict[str, float] = {}
+    for key, amount in resources.items():
+        if not isinstance(key, str) or not key:
+            raise NodeConfigError(f"{owner}: resources: a resource name must be a non-empty str, got {key!r}")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < float("inf"):
+            raise NodeConfigError(f"{owner}: resources[{key!r}] must be a number >= 0, got {amount!r}")
+        checked[key] = amount
+    return checked
+
+
 def _check_ordered(owner: str, ordered: object) -> bool:
     if not isinstance(ordered, bool):
         raise NodeConfigError(f"{owner}: ordered must be True or False, got {ordered!r}")
@@ -370,3 +404,4 @@ def check_settings(node: Node) -> None:
     _check_on_error(owner, node.on_error)
     _check_ordered(owner, node.ordered)
     _check_device_type(owner, node.device_type)
+    _check_resources(owner, node.resources)

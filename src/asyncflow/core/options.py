@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 __all__ = ["FlowOptions", "parse_options"]
@@ -53,6 +53,10 @@ class FlowOptions:
       ``pip install asyncflow[ray]``).
     - ``ray_address`` (``None``): with ``engine="ray"``, the address of an existing
       Ray cluster; ``None`` starts a local Ray for the flow and stops it after.
+    - ``ray_runtime_env`` (``None``): with ``engine="ray"``, a Ray runtime environment
+      (a dict, as ``ray.init(runtime_env=...)`` takes it: ``working_dir``,
+      ``py_modules``, ``pip``, ``env_vars``...) for the flow's actors, so that a
+      cluster's workers get the code and packages the nodes need (docs/ray.md).
     - ``progress`` (``False``): show the live display (``asyncflow.monitor.LiveDisplay``:
       a table on a terminal, one summary line otherwise) while ``run()`` runs.
     - ``gpus`` (``None``): the GPU ids that ``device_type="gpu"`` tasks may use.
@@ -69,6 +73,8 @@ class FlowOptions:
     stop_timeout: float = 10.0
     engine: str = "local"
     ray_address: str | None = None
+    #: Excluded from ``==`` and ``hash``: a dict (a frozen dataclass hashes its fields).
+    ray_runtime_env: dict[str, Any] | None = field(default=None, compare=False)
     gpus: tuple[str, ...] | None = None
     progress: bool = False
     max_age: float | None = None
@@ -154,6 +160,7 @@ def parse_options(options: Mapping[str, Any] | None, *, realtime: bool = False) 
         stop_timeout=_float("stop_timeout", options.get("stop_timeout", FlowOptions.stop_timeout), 0.0),
         engine=engine,
         ray_address=_address(options.get("ray_address")),
+        ray_runtime_env=_runtime_env(options.get("ray_runtime_env")),
         gpus=_gpus(options.get("gpus")),
         progress=_bool("progress", options.get("progress", False)),
         max_age=_max_age(options.get("max_age")),
@@ -178,6 +185,23 @@ def _address(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and value.strip()):
         return value
     raise ValueError(f"flow_options['ray_address'] must be a non-empty str (e.g. 'ray://head:10001'), got {value!r}")
+
+
+def _runtime_env(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) and key for key in value):
+        raise ValueError(
+            "flow_options['ray_runtime_env'] must be a dict of Ray runtime-environment fields "
+            f"(e.g. {{'working_dir': '.', 'pip': ['numpy']}}), got {value!r}"
+        )
+    env_vars = value.get("env_vars")
+    if env_vars is not None and (
+        not isinstance(env_vars, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items())
+    ):
+        raise ValueError(f"flow_options['ray_runtime_env']['env_vars'] must map str to str, got {env_vars!r}")
+    return dict(value)
 
 
 def _gpus(value: Any) -> tuple[str, ...] | None:

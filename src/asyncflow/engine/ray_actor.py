@@ -1,9 +1,26 @@
 """What runs inside a Ray actor: one task's node, applied to whole batches of rows.
 
-The Ray engine's counterpart of ``task.py``: ``produce`` pulls a batch from a
+The Ray engine's counterpart of ``task/``: ``produce`` pulls a batch from a
 producer (zipped onto the rows of the producers before it), ``process`` runs a
 processor or consumer over a batch and returns the rows the next stage reads.
 Rows and ``ABSENT`` follow the same model as the local engine (``core.graph``).
+
+Rows travel as ``Rows``: a batch of ``n`` rows held as columns, one list per value
+the row carries.  A column the node does not change is passed on as it came (the
+same list, its values untouched); the node's own column is its outputs.  A batch
+method (``next_batch``, ``process_batch``, ``consume_batch``; ``core.node``) is
+called once a batch, the per-item method once a row.
+
+Fixing (docs/design.md#fixing-outputs): a value is fixed when its node returns it,
+as on the local engine.  An immutable value stays as it is; anything else becomes
+a ``Pickled`` at once (``fix``), and every numpy array of at least ``BIG`` bytes in
+it goes into Ray's object store by itself (``ray.put``: the one copy) and travels
+as an ``ObjectRef``.  A task that reads the value gets those arrays back from the
+object store without a copy (``load``: read-only views of the shared memory on
+the same machine), and a node that returns an array it was given (or a value that
+holds it) passes the same ``ObjectRef`` on: an array crosses a chain of stages on
+one machine with one copy in all.  Inputs are read-only on Ray: a node that writes
+into an array it was given must copy it first (``x = x.copy()``).
 
 Every call returns a ``Report`` for the driver next to its rows: how many rows,
 their size, whether the producer has ended, the task's stats, and a failure.  A
@@ -17,10 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
 import logging
 import os
 import pickle
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,40 +47,187 @@ from types import CoroutineType
 from typing import Any
 
 from ..core.graph import ABSENT, Stage
-from ..core.node import ConsumerNode, ProcessorNode, ProducerNode
+from ..core.node import ConsumerNode, ProcessorNode, ProducerNode, batch_method
 from .logs import SkipLog
 from .spec import TaskFailure, TaskStats, describe_failure, unsendable_error
-from .task import compile_build
-from .wire import immutable_size
+from .wire import SCALARS, immutable_size
 
-__all__ = ["Pickled", "Report", "TaskRunnerActor"]
+_ndarray: Any = None
+try:
+    import numpy
+
+    _ndarray = numpy.ndarray
+except ImportError:  # pragma: no cover - Ray requires numpy
+    pass
+
+__all__ = ["BIG", "LoadFailure", "Pickled", "Report", "Rows", "TaskRunnerActor", "assemble", "fix", "load"]
 
 log = logging.getLogger("asyncflow.ray")
 
 _STATS_INTERVAL = 0.5  # seconds between the per-item time samples sent to the driver
 _IDLE_WAIT = 0.05  # how long an empty produce() call waits for a pending async next()
 
+#: Arrays of at least this many bytes travel through Ray's object store by themselves.
+BIG = 1 << 18
+_SAFE: frozenset[type] = frozenset(SCALARS | {str, bytes, type(ABSENT)})
+_ABSENT_TYPE = type(ABSENT)
+_READ_ONLY_HINT = (
+    " (on Ray a node's input arrays are read-only views of Ray's object store: copy one before writing "
+    "into it, e.g. frame = frame.copy())"
+)
+GAPS = 1  # a column's flag: it may hold ABSENT
+FIXED = 2  # a column's flag: it may hold Pickled values
 
+
+# -- values and rows -----------------------------------------------------------------
 class Pickled:
-    """A row fixed when its node returned it (it held something mutable, e.g. a reused frame)."""
+    """A value fixed when its node returned it: its pickle, its big arrays apart as ``ObjectRef``s."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "refs")
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, refs: tuple[Any, ...] = ()) -> None:
         self.data = data
+        self.refs = refs
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Pickled, (self.data,))
+        return (Pickled, (self.data, self.refs))
 
 
-def _fix(row: tuple[Any, ...]) -> Any:
-    """The row itself if nothing in it can change, else its pickle: docs/design.md#fixing-outputs, "an item is
-    fixed when next() or process() returns it" (a batch is serialized only after the call)."""
-    return row if immutable_size(row) >= 0 else Pickled(pickle.dumps(row, 5))
+#: id(array) -> (array, its ObjectRef): the arrays a call was given, so that one it
+#: returns goes on under the same ref.  Kept for one call only (ids are reused).
+Known = dict[int, tuple[Any, Any]]
 
 
-def _unfix(row: Any) -> tuple[Any, ...]:
-    return pickle.loads(row.data) if type(row) is Pickled else row  # type: ignore[no-any-return]
+def _ray() -> Any:
+    """The ``ray`` module if this process is connected to Ray, else ``None`` (arrays then stay in band)."""
+    try:
+        import ray
+    except ImportError:  # pragma: no cover - the Ray engine needs Ray
+        return None
+    return ray if ray.is_initialized() else None
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, refs: list[Any], known: Known | None) -> None:
+        super().__init__(file, protocol=5)
+        self.refs = refs
+        self.known = known
+
+    def persistent_id(self, obj: Any) -> Any:
+        if type(obj) is not _ndarray or obj.nbytes < BIG or obj.dtype.hasobject:
+            return None
+        entry = self.known.get(id(obj)) if self.known else None
+        if entry is not None and entry[0] is obj:
+            ref = entry[1]  # an array this call was given: the same object in the store
+        else:
+            ray = _ray()
+            if ray is None:
+                return None
+            ref = ray.put(obj)  # the copy that fixes it
+        self.refs.append(ref)
+        return len(self.refs) - 1
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, arrays: list[Any]) -> None:
+        super().__init__(file)
+        self.arrays = arrays
+
+    def persistent_load(self, pid: Any) -> Any:
+        return self.arrays[pid]
+
+
+def fix(value: Any, known: Known | None = None) -> Any:
+    """``value`` itself if nothing in it can change, else a ``Pickled`` (big arrays into the object store)."""
+    if type(value) in _SAFE or immutable_size((value,)) >= 0:
+        return value
+    refs: list[Any] = []
+    buffer = io.BytesIO()
+    _Pickler(buffer, refs, known).dump(value)
+    return Pickled(buffer.getvalue(), tuple(refs))
+
+
+def load(values: list[Any], known: Known | None = None) -> list[Any]:
+    """``values`` with every ``Pickled`` read back, its arrays fetched from the object store (one ``ray.get``)."""
+    refs = [ref for v in values if type(v) is Pickled for ref in v.refs]
+    arrays: list[Any] = []
+    if refs:
+        ray = _ray()
+        assert ray is not None, "arrays in Ray's object store are read in a Ray process"
+        arrays = ray.get(refs)
+        if known is not None:
+            for array, ref in zip(arrays, refs, strict=True):
+                known[id(array)] = (array, ref)
+    out: list[Any] = []
+    i = 0
+    for value in values:
+        if type(value) is Pickled:
+            k = len(value.refs)
+            value = _Unpickler(io.BytesIO(value.data), arrays[i : i + k]).load()
+            i += k
+        out.append(value)
+    return out
+
+
+def _fix_all(values: list[Any], known: Known | None) -> tuple[list[Any], int]:
+    """``values`` fixed (a new list only if one had to change) and the column's flags."""
+    kinds = set(map(type, values))
+    if kinds <= _SAFE:
+        return values, GAPS if _ABSENT_TYPE in kinds else 0
+    fixed = [v if type(v) in _SAFE else fix(v, known) for v in values]
+    return fixed, FIXED | (GAPS if _ABSENT_TYPE in kinds else 0)
+
+
+class Rows:
+    """A batch of ``n`` rows as columns; ``flags[j]``: ``GAPS`` / ``FIXED`` for column ``j``."""
+
+    __slots__ = ("cols", "flags", "n")
+
+    def __init__(self, n: int, cols: tuple[list[Any], ...] = (), flags: tuple[int, ...] = ()) -> None:
+        self.n = n
+        self.cols = cols
+        self.flags = flags
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Rows, (self.n, self.cols, self.flags))
+
+    def __len__(self) -> int:
+        return self.n
+
+    def head(self, n: int) -> Rows:
+        """The first ``n`` rows."""
+        return self if n >= self.n else Rows(n, tuple(c[:n] for c in self.cols), self.flags)
+
+    def split(self, parts: int) -> list[Rows]:
+        """Cut into ``parts`` consecutive batches whose sizes differ by one at most (the first ones longer)."""
+        size, extra = divmod(self.n, parts)
+        out: list[Rows] = []
+        start = 0
+        for i in range(parts):
+            end = start + size + (1 if i < extra else 0)
+            out.append(Rows(end - start, tuple(c[start:end] for c in self.cols), self.flags))
+            start = end
+        return out
+
+
+def assemble(
+    sources: tuple[int, ...], n: int, own: list[Any] | None, own_flags: int, upstream: Rows | None
+) -> Rows:
+    """The outgoing batch of a stage: its ``out_sources`` picked from ``upstream`` and its own column."""
+    cols: list[list[Any]] = []
+    flags: list[int] = []
+    for s in sources:
+        if s < 0:
+            assert own is not None
+            cols.append(own)
+            flags.append(own_flags)
+        elif upstream is None:  # the producers before this one have ended
+            cols.append([ABSENT] * n)
+            flags.append(GAPS)
+        else:
+            cols.append(upstream.cols[s] if upstream.n == n else upstream.cols[s][:n])
+            flags.append(upstream.flags[s])
+    return Rows(n, tuple(cols), tuple(flags))
 
 
 def _size(value: Any) -> int:
@@ -77,18 +243,6 @@ def _size(value: Any) -> int:
     return 16
 
 
-def _split(rows: list[Any], parts: int) -> list[list[Any]]:
-    """``rows`` cut into ``parts`` consecutive chunks whose sizes differ by one at most."""
-    size, extra = divmod(len(rows), parts)
-    chunks: list[list[Any]] = []
-    start = 0
-    for i in range(parts):
-        end = start + size + (1 if i < extra else 0)
-        chunks.append(rows[start:end])
-        start = end
-    return chunks
-
-
 def _is_end(exc: BaseException) -> bool:
     """Whether an exception from ``next()`` ends the producer's stream (rather than failing it)."""
     if isinstance(exc, (StopIteration, StopAsyncIteration)):
@@ -101,6 +255,16 @@ class _NotYet(Exception):
     """Internal: an async ``next()`` is still waiting; the call returns what it has."""
 
 
+# -- reports ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadFailure:
+    """The task's node could not be unpickled in the actor (its class's module is missing there)."""
+
+    summary: str  # "ModuleNotFoundError: No module named 'mynodes'"
+    module: str | None  # the module that could not be imported, if known
+    traceback: str
+
+
 @dataclass
 class Report:
     """What one actor call tells the driver besides the rows it returns."""
@@ -111,24 +275,69 @@ class Report:
     parts: tuple[int, ...] = ()  # produce(parts > 1): the rows in each part, in order
     failure: TaskFailure | None = None
     stats: TaskStats | None = None
+    load: LoadFailure | None = None  # open(): the node could not be loaded
+    where: tuple[str, str, int] | None = None  # open(): (Ray node id, node IP, pid) of the actor
 
 
+def _load_failure(exc: BaseException) -> LoadFailure:
+    module = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+    return LoadFailure(f"{type(exc).__name__}: {exc}", module, "".join(traceback.format_exception(exc)))
+
+
+def _where() -> tuple[str, str, int]:
+    ray = _ray()
+    if ray is None:
+        return "", "", os.getpid()
+    try:
+        return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address(), os.getpid()
+    except Exception:
+        return "", "", os.getpid()
+
+
+# -- the actor -------------------------------------------------------------------------
 class TaskRunnerActor:
     """One task of the flow (wrapped with ``ray.remote`` by the scheduler)."""
 
     def __init__(
-        self, stage: Stage, task: str, device: str | None, has_next: bool = True, log_level: int | None = None
+        self,
+        stage: Stage | bytes,
+        task: str,
+        device: str | None,
+        has_next: bool = True,
+        log_level: int | None = None,
     ) -> None:
+        """``stage``: the task's stage, or its pickle (the scheduler's way: a node whose class the
+        worker cannot import then fails in ``open()`` with a ``LoadFailure``, not with a dead actor)."""
+        self.task = task
         if device is not None:
             os.environ["CUDA_VISIBLE_DEVICES"] = device
         if log_level is not None:
             logging.getLogger("asyncflow").setLevel(log_level)
+        self.load_failure: LoadFailure | None = None
+        if isinstance(stage, bytes):
+            try:
+                stage = pickle.loads(stage)
+            except Exception as exc:
+                self.load_failure = _load_failure(exc)
+                stage = Stage(0, ConsumerNode(name=task), (), (), (), ())  # a stand-in that does nothing
+        assert isinstance(stage, Stage)
         self.stage = stage
-        self.node = stage.node
-        self.task = task
+        node = self.node = stage.node
         self.has_next = has_next
-        self.build = compile_build(stage.out_sources)
-        self.blank = (ABSENT,) * len(stage.in_layout)
+        self.sources = stage.out_sources
+        self.slots = stage.parent_slots
+        self.emit = has_next and -1 in self.sources  # the node's own values go on
+        self.method: Callable[..., Any] | None = None
+        self.phase = "next"
+        if isinstance(node, ProducerNode):
+            self.per_batch = batch_method(node, "next")
+        elif isinstance(node, ProcessorNode):
+            self.method, self.phase = node.process, "process"
+            self.per_batch = batch_method(node, "process")
+        else:
+            assert isinstance(node, ConsumerNode)
+            self.method, self.phase = node.consume, "consume"
+            self.per_batch = batch_method(node, "consume")
         self.stats = TaskStats()
         self.samples: deque[float] = deque(maxlen=256)
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -136,12 +345,15 @@ class TaskRunnerActor:
         self.failed = False
         self.ended = False
         self.started = time.perf_counter()
+        self.known: Known = {}
         self._samples_sent = 0.0
         self._pending: asyncio.Task[Any] | None = None  # an async next() still waiting
+        self._waiting: asyncio.Task[Any] | None = None  # the async next() a call is waiting for now
+        self.interrupted = False  # interrupt(): the flow stops, the producer's stream ends
         self._skip_log = SkipLog(log, self.node, self.task)
 
-    def __repr__(self) -> str:  # Ray prefixes the actor's log lines with it
-        return f"asyncflow {self.task}"
+    def __repr__(self) -> str:  # Ray prefixes the actor's log lines with it (even when __init__ failed)
+        return f"asyncflow {getattr(self, 'task', '?')}"
 
     # -- helpers --------------------------------------------------------------
     def _loop(self) -> asyncio.AbstractEventLoop:
@@ -159,7 +371,10 @@ class TaskRunnerActor:
 
     def _fail(self, phase: str, exc: BaseException) -> TaskFailure:
         self.failed = True
-        return describe_failure(exc, task=self.task, node=self.node, phase=phase)
+        failure = describe_failure(exc, task=self.task, node=self.node, phase=phase)
+        if isinstance(exc, ValueError) and "read-only" in str(exc):
+            failure = dataclasses.replace(failure, summary=failure.summary + _READ_ONLY_HINT)
+        return failure
 
     def _unsendable(self, exc: Exception) -> TaskFailure:
         return self._fail("send", unsendable_error(self.node, exc))
@@ -181,8 +396,12 @@ class TaskRunnerActor:
 
     # -- lifecycle --------------------------------------------------------------
     def open(self) -> Report:
-        """Open the node; the report carries the failure if ``open()`` raised."""
-        report = Report()
+        """Open the node; the report carries the failure if ``open()`` raised, and where the actor runs."""
+        report = Report(where=_where())
+        if self.load_failure is not None:
+            self.failed = True
+            report.load = self.load_failure
+            return self._report(report)
         try:
             self._call(self.node.open)
         except Exception as exc:
@@ -213,32 +432,79 @@ class TaskRunnerActor:
     def ping(self) -> int:
         return os.getpid()
 
-    # -- streaming --------------------------------------------------------------
-    def _next(self, wait: float | None) -> Any:
-        """The producer's next item; ``_NotYet`` if an async ``next()`` still waits after ``wait`` s."""
+    def interrupt(self) -> None:
+        """The flow stops: an async ``next()`` that waits is cancelled and the stream ends there.
+
+        Called in the actor's "control" concurrency group, a thread of its own, while a
+        ``produce`` call may be running (a synchronous ``next()`` is not interrupted: the
+        stream ends once it returns).
+        """
+        self.interrupted = True
+        loop = self.loop
+        for pending in (self._waiting, self._pending):
+            if pending is not None and loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(pending.cancel)
+                except RuntimeError:
+                    pass  # the loop closed meanwhile
+
+    # -- producing ---------------------------------------------------------------
+    def _next(self, wait: float | None, most: int) -> Any:
+        """``next()`` (or ``next_batch(most)``); ``_NotYet`` if an async one still waits after ``wait`` s."""
         pending = self._pending
         if pending is None:
             assert isinstance(self.node, ProducerNode)
-            value = self.node.next()
+            value = self.node.next() if self.per_batch is None else self.per_batch(most)
             if type(value) is not CoroutineType:
                 return value
-            if wait is None:
-                return self._loop().run_until_complete(value)
             pending = self._loop().create_task(value)
         loop = self._loop()
-        if wait is None:
-            loop.run_until_complete(asyncio.wait({pending}))
-        elif not pending.done():
-            loop.run_until_complete(asyncio.wait({pending}, timeout=wait))
+        self._waiting = pending
+        try:
+            if self.interrupted:
+                pending.cancel()  # interrupt() came before the task was there to cancel
+            if wait is None:
+                loop.run_until_complete(asyncio.wait({pending}))
+            elif not pending.done():
+                loop.run_until_complete(asyncio.wait({pending}, timeout=wait))
+        finally:
+            self._waiting = None
         if not pending.done():
             self._pending = pending
             raise _NotYet
         self._pending = None
         return pending.result()
 
+    def _take(self, wait: float | None, most: int) -> list[Any] | None:
+        """The next items (one, or a ``next_batch``'s), fixed; ``None`` at the end of the stream.
+
+        Raises ``_NotYet``, or the node's exception (the caller reports it).
+        """
+        if self.interrupted:
+            return None
+        try:
+            got = self._next(wait, most)
+        except asyncio.CancelledError:
+            if not self.interrupted:
+                raise
+            return None
+        except Exception as exc:
+            if _is_end(exc):
+                return None
+            raise
+        if self.per_batch is None:
+            return [got]
+        if type(got) is not list:
+            got = list(got)
+        if not got:
+            return None
+        if len(got) > most:
+            raise ValueError(f"next_batch({most}) returned {len(got)} items")
+        return got
+
     def produce(
         self,
-        upstream: list[Any] | None,
+        upstream: Rows | None,
         limit: int,
         budget: float = 0.005,
         max_bytes: int = 1 << 62,
@@ -259,129 +525,213 @@ class TaskRunnerActor:
         rows, report = self._produce(upstream, limit, budget, max_bytes)
         if parts <= 1:
             return rows, report
-        chunks = _split(rows, parts)
-        report.parts = tuple(len(chunk) for chunk in chunks)
+        chunks = rows.split(parts)
+        report.parts = tuple(chunk.n for chunk in chunks)
         return (*chunks, report)
 
-    def _produce(
-        self, upstream: list[Any] | None, limit: int, budget: float, max_bytes: int
-    ) -> tuple[list[Any], Report]:
+    def _produce(self, upstream: Rows | None, limit: int, budget: float, max_bytes: int) -> tuple[Rows, Report]:
         report = Report()
-        rows: list[Any] = []
         if not self.opened or self.failed:
             report.ended = True
-            return rows, self._report(report)
-        build, blank, sample = self.build, self.blank, self.samples.append
+            return Rows(0, tuple([] for _ in self.sources), tuple(0 for _ in self.sources)), self._report(report)
+        own: list[Any] = []
         perf = time.perf_counter
         started = previous = perf()
-        produced = nbytes = 0
-        value: Any
-        if upstream is None:
-            while not self.ended and len(rows) < limit:
-                try:
-                    value = self._next(_IDLE_WAIT if not rows else max(0.0, budget - (perf() - started)))
-                except _NotYet:
-                    break
-                except Exception as exc:
-                    if _is_end(exc):
-                        self.ended = True
-                        break
-                    report.failure = self._fail("next", exc)
-                    break
-                produced += 1
-                now = perf()
-                sample(now - previous)
-                previous = now
-                try:
-                    rows.append(_fix(build(blank, value)))
-                except Exception as exc:
-                    report.failure = self._unsendable(exc)
-                    break
-                nbytes += _size(value)
-                if now - started >= budget or nbytes >= max_bytes:
-                    break  # a paced source, or big items: hand over what is there
-        else:
-            for fixed in upstream:
-                value = ABSENT
-                if not self.ended:
-                    try:
-                        value = self._next(None)
-                        produced += 1
-                        now = perf()
-                        sample(now - previous)
-                        previous = now
-                    except Exception as exc:
-                        if _is_end(exc):
-                            self.ended = True
-                        else:
-                            report.failure = self._fail("next", exc)
-                            break
-                try:
-                    rows.append(_fix(build(_unfix(fixed), value)))
-                except Exception as exc:
-                    report.failure = self._unsendable(exc)
-                    break
-                if value is not ABSENT:
-                    nbytes += _size(value)
-            self.stats.received += len(upstream)
+        nbytes = 0
+        # Alone: up to ``limit`` rows within the budget; zipped: one item for each upstream row.
+        want = limit if upstream is None else upstream.n
+        while not self.ended and len(own) < want:
+            if upstream is None:
+                wait: float | None = _IDLE_WAIT if not own else max(0.0, budget - (perf() - started))
+            else:
+                wait = None
+            try:
+                got = self._take(wait, want - len(own))
+            except _NotYet:
+                break
+            except Exception as exc:
+                report.failure = self._fail("next", exc)
+                break
+            if got is None:
+                self.ended = True
+                break
+            now = perf()
+            self.samples.append((now - previous) / len(got))
+            previous = now
+            kinds = set(map(type, got))
+            nbytes += 16 * len(got) if kinds <= SCALARS else sum(map(_size, got))
+            try:
+                if not kinds <= _SAFE:
+                    got = [v if type(v) in _SAFE else fix(v) for v in got]
+            except Exception as exc:
+                report.failure = self._unsendable(exc)
+                break
+            own.extend(got)
+            if upstream is None and (now - started >= budget or nbytes >= max_bytes):
+                break  # a paced source, or big items: hand over what is there
+        produced = len(own)
+        n = len(own)
+        if upstream is not None:
+            self.stats.received += upstream.n
+            if report.failure is None:
+                n = upstream.n  # past the end of this producer's stream: ABSENT
+                own.extend([ABSENT] * (n - len(own)))
+        rows = assemble(self.sources, n, own, _flags_of(own), upstream)
         stats = self.stats
         stats.processed += produced
-        stats.sent += len(rows)
+        stats.sent += n
         stats.busy_seconds += perf() - started
-        report.rows = len(rows)
+        report.rows = n
         report.nbytes = nbytes
         report.ended = self.ended or self.failed
         return rows, self._report(report)
 
-    def process(self, rows: list[Any]) -> tuple[list[Any], Report]:
+    # -- processing and consuming -------------------------------------------------------
+    def process(self, rows: Rows) -> tuple[Rows, Report]:
         """Run the node on every row whose inputs are all present; return the next stage's rows."""
         report = Report()
-        out: list[Any] = []
         if not self.opened or self.failed:
-            return out, self._report(report)
+            return Rows(0), self._report(report)
+        self.known.clear()
+        try:
+            return self._process(rows, report)
+        finally:
+            self.known.clear()
+
+    def _process(self, rows: Rows, report: Report) -> tuple[Rows, Report]:
+        n, cols, flags = rows.n, rows.cols, rows.flags
         node = self.node
-        method: Callable[..., Any]
-        if isinstance(node, ProcessorNode):
-            method, phase = node.process, "process"
-        else:
-            assert isinstance(node, ConsumerNode)
-            method, phase = node.consume, "consume"
-        slots = self.stage.parent_slots
-        build, emit, sample = self.build, self.has_next, self.samples.append
         skip = node.on_error == "skip"
+        passed = set(self.sources)
+        inputs: list[list[Any]] = []
+        lend: list[bool] = []  # whether a batch method may have the list itself (nothing else reads it)
+        for j in self.slots:
+            col = cols[j]
+            if flags[j] & FIXED:
+                try:
+                    col = load(col, self.known)  # a fresh list
+                except Exception as exc:  # e.g. a value whose class this worker cannot import
+                    report.failure = self._fail("receive", exc)
+                    return Rows(0), self._report(report)
+                lend.append(not skip)
+            else:
+                lend.append(not skip and j not in passed and self.slots.count(j) == 1)
+            inputs.append(col)
+        present: list[int] | None = None
+        if any(flags[j] & GAPS for j in self.slots) and any(_ABSENT_TYPE in set(map(type, c)) for c in inputs):
+            present = [k for k in range(n) if all(c[k] is not ABSENT for c in inputs)]
         perf = time.perf_counter
-        started = previous = perf()
-        done = taken = 0
-        for fixed in rows:
-            row = _unfix(fixed)
-            taken += 1
-            inputs = tuple(row[s] for s in slots)
-            value: Any = ABSENT
-            if not any(v is ABSENT for v in inputs):  # not ``in``: it would call == on arrays
-                try:
-                    value = method(*inputs)
-                    if type(value) is CoroutineType or asyncio.isfuture(value):
-                        value = self._loop().run_until_complete(value)
-                    done += 1
-                except Exception as exc:
-                    value = ABSENT
-                    if not skip:
-                        report.failure = self._fail(phase, exc)
-                        break
-                    self._skip(phase, exc)
-                now = perf()
-                sample(now - previous)
-                previous = now
-            if emit:
-                try:
-                    out.append(_fix(build(row, value)))
-                except Exception as exc:
-                    report.failure = self._unsendable(exc)
-                    break
+        started = perf()
+        out: list[Any] | None = None
+        taken = n
+        done = 0
+        if self.per_batch is not None:
+            try:
+                out, done = self._run_batch(inputs, lend, present, n, report, skip)
+            except Exception as exc:  # its outputs could not be fixed
+                report.failure = self._unsendable(exc)
+                out, taken = None, 0
+            if out is None and report.failure is None:  # skip: find the failing items one at a time
+                out, done, taken = self._run_items(inputs, present, n, report, skip)
+        else:
+            out, done, taken = self._run_items(inputs, present, n, report, skip)
+        if report.failure is not None and out is None:
+            taken = 0  # a batch method that raised: the batch is lost with the flow
         stats = self.stats
         stats.received += taken
         stats.processed += done
-        stats.sent += len(out)
         stats.busy_seconds += perf() - started
-        report.rows = len(out) if emit else taken
-        return out, self._report(report)
+        if not self.has_next:
+            report.rows = taken
+            return Rows(0), self._report(report)
+        own = None
+        if self.emit:
+            own = [] if out is None else out if taken == n else out[:taken]
+        result = assemble(self.sources, taken, own, _flags_of(own) if own is not None else 0, rows.head(taken))
+        stats.sent += taken
+        report.rows = taken
+        return result, self._report(report)
+
+    def _run_batch(
+        self, inputs: list[list[Any]], lend: list[bool], present: list[int] | None, n: int, report: Report, skip: bool
+    ) -> tuple[list[Any] | None, int]:
+        """The batch method once over the rows whose inputs are there; ``(fixed outputs, done)``.
+
+        ``(None, 0)`` when it raised: with ``skip``, the caller runs the rows one at a
+        time; else the failure is in ``report``.  Raises if an output cannot be fixed.
+        """
+        assert self.per_batch is not None
+        if present is None:
+            args = [c if mine else list(c) for c, mine in zip(inputs, lend, strict=True)]
+        else:
+            args = [[c[k] for k in present] for c in inputs]
+        m = len(args[0]) if args else n
+        started = time.perf_counter()
+        try:
+            values = self._call(self.per_batch, *args) if m else []
+            if self.emit:
+                if type(values) is not list:
+                    values = list(values)
+                if len(values) != m:
+                    raise ValueError(f"{self.phase}_batch() returned {len(values)} items for {m} inputs")
+        except Exception as exc:
+            if not skip:
+                report.failure = self._fail(self.phase, exc)
+            return None, 0
+        if m:
+            self.samples.append((time.perf_counter() - started) / m)
+        if not self.emit:
+            return [], m
+        values = _fix_all(values, self.known)[0]  # now: the items must be distinct, the list may be reused
+        if present is None:
+            return values, m
+        out: list[Any] = [ABSENT] * n
+        for k, value in zip(present, values, strict=True):
+            out[k] = value
+        return out, m
+
+    def _run_items(
+        self, inputs: list[list[Any]], present: list[int] | None, n: int, report: Report, skip: bool
+    ) -> tuple[list[Any], int, int]:
+        """The per-item method on each row whose inputs are there; ``(outputs, done, rows taken)``.
+
+        After a failure (not skipped) only the rows before the failing one are taken.
+        """
+        method = self.method
+        assert method is not None
+        out: list[Any] = [ABSENT] * n
+        emit, sample, perf = self.emit, self.samples.append, time.perf_counter
+        done = 0
+        previous = perf()
+        rows = range(n) if present is None else present
+        single = inputs[0] if len(inputs) == 1 else None
+        for k in rows:
+            try:
+                value = method(single[k]) if single is not None else method(*[c[k] for c in inputs])
+                if type(value) is CoroutineType or asyncio.isfuture(value):
+                    value = self._loop().run_until_complete(value)
+                done += 1
+            except Exception as exc:
+                if not skip:
+                    report.failure = self._fail(self.phase, exc)
+                    return out, done, k
+                self._skip(self.phase, exc)
+                continue
+            if emit:
+                if type(value) not in _SAFE:
+                    try:
+                        value = fix(value, self.known)  # now: the node may reuse what it returned
+                    except Exception as exc:
+                        report.failure = self._unsendable(exc)
+                        return out, done, k
+                out[k] = value
+            now = perf()
+            sample(now - previous)
+            previous = now
+        return out, done, n
+
+
+def _flags_of(values: list[Any]) -> int:
+    """The flags of a column whose values are fixed already."""
+    kinds = set(map(type, values))
+    return (FIXED if Pickled in kinds else 0) | (GAPS if _ABSENT_TYPE in kinds else 0)
