@@ -32,7 +32,9 @@ Decisions:
   library that initialised CUDA keeps it for the life of the process).
 - What persists in a pool process after a task: imported modules and their
   module-level state, like any pool.  The node is closed and dropped, the task's
-  channels and log handler are gone, and the garbage collector has run.
+  channels and log handler are gone, and the garbage collector runs once the
+  process has been idle for 50 ms (not at once: a full collection takes longer
+  than a warm flow, and a flow dispatched right after the last one would wait for it).
 - The pool's processes never outlive the application: ``close()`` (or leaving the
   ``async with``) ends them, waiting for tasks still running; they die with their
   parent (``PR_SET_PDEATHSIG``), and exit when the dispatch socket closes.
@@ -65,6 +67,7 @@ log = logging.getLogger("asyncflow")
 
 _HEADER = struct.Struct("<QI")  # body length, number of descriptors
 _DONE = b"d"
+_COLLECT_AFTER = 0.05  # seconds idle after a task before its garbage is collected
 _MAX_FDS = 253  # SCM_MAX_FD
 
 
@@ -158,8 +161,17 @@ async def serve(sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     sock.setblocking(False)
     inherited = os.environ.get("CUDA_VISIBLE_DEVICES")
+    collect = False
     while True:
-        job = await _next_job(loop, sock)
+        waiting = asyncio.ensure_future(_next_job(loop, sock))
+        if collect:
+            # Collect the last task's garbage only once no job is waiting: a flow
+            # dispatched right after the last one must not wait for the collector.
+            done, _ = await asyncio.wait({waiting}, timeout=_COLLECT_AFTER)
+            if not done:
+                gc.collect()
+            collect = False
+        job = await waiting
         if job is None:
             return
         spec = load_job(*job)
@@ -181,7 +193,7 @@ async def serve(sock: socket.socket) -> None:
             else:
                 os.environ["CUDA_VISIBLE_DEVICES"] = inherited
         await loop.sock_sendall(sock, _DONE)
-        gc.collect()  # after "done": the flow does not wait for it; the next task does
+        collect = True
 
 
 class _Worker:
