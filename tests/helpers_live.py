@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncflow.core import ConsumerNode, ProcessorNode, ProducerNode
+from asyncflow.engine.spec import charged_drops as spec_charged_drops
 
 
 class PacedSource(ProducerNode):
@@ -118,9 +119,4 @@ def stamps(path: str | Path) -> list[list[Any]]:
 
 def charged_drops(flow: Any) -> dict[str, dict[str, int]]:
     """Drops charged to each node (``{node: {cause: n}}``), summed over every task's stats of ``flow``."""
-    charged: dict[str, dict[str, int]] = {}
-    for stats in flow.stats().values():
-        for node, causes in stats.drops.items():
-            for cause, n in causes.items():
-                charged.setdefault(node, {})[cause] = charged.get(node, {}).get(cause, 0) + n
-    return charged
+    return spec_charged_drops(flow.stats().values())

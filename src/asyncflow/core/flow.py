@@ -245,12 +245,9 @@ class Flow:
         return dict(self._stats)
 
     def _report_drops(self) -> None:
-        charged: dict[str, dict[str, int]] = {}
-        for stats in self._stats.values():
-            for node, causes in getattr(stats, "drops", {}).items():
-                for cause, count in causes.items():
-                    charged.setdefault(node, {})[cause] = charged.get(node, {}).get(cause, 0) + count
-        for node, causes in charged.items():
+        from ..engine.spec import charged_drops
+
+        for node, causes in charged_drops(self._stats.values()).items():
             said = ", ".join(f"{count} {_DROP_WORDS.get(cause, cause)}" for cause, count in causes.items())
             log.info("%s dropped %d items: %s", node, sum(causes.values()), said)
         for name, stats in self._stats.items():

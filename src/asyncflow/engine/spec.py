@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import socket
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,16 @@ from ..core.graph import Stage
 from ..core.options import FlowOptions
 from .pipes import PipeEnd
 
-__all__ = ["DROP_CAUSES", "TaskFailure", "TaskSpec", "TaskStats", "describe_failure", "unsendable_error"]
+__all__ = [
+    "DROP_CAUSES",
+    "TaskFailure",
+    "TaskSpec",
+    "TaskStats",
+    "charged_drops",
+    "describe_failure",
+    "percentile",
+    "unsendable_error",
+]
 
 
 @dataclass(frozen=True)
@@ -75,7 +85,7 @@ class TaskStats:
 
     def age_percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100) of the recent item ages, in seconds."""
-        return _percentile(self.ages, q)
+        return percentile(self.ages, q)
 
     @property
     def busy_fraction(self) -> float:
@@ -89,10 +99,11 @@ class TaskStats:
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100) of the recent per-item times, in seconds."""
-        return _percentile(self.samples, q)
+        return percentile(self.samples, q)
 
 
-def _percentile(samples: list[float], q: float) -> float:
+def percentile(samples: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``samples`` (nearest rank), 0.0 for none."""
     if not samples:
         return 0.0
     ordered = sorted(samples)
@@ -104,6 +115,21 @@ def _percentile(samples: list[float], q: float) -> float:
 #: have started on it), ``"order"`` (REALTIME, ``nb_tasks > 1``: a worker finished it
 #: after a newer item had been passed on).
 DROP_CAUSES: tuple[str, ...] = ("full", "stale", "order")
+
+
+def charged_drops(stats: Iterable[Any]) -> dict[str, dict[str, int]]:
+    """Drops by the node they are charged to, then by cause, summed over tasks' ``TaskStats.drops``.
+
+    Stats without ``drops`` (the Ray engine's) count nothing here.
+    """
+    charged: dict[str, dict[str, int]] = {}
+    for task in stats:
+        for node, causes in (getattr(task, "drops", None) or {}).items():
+            into = charged.setdefault(node, {})
+            for cause, count in causes.items():
+                if count:
+                    into[cause] = into.get(cause, 0) + int(count)
+    return charged
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.node import ConsumerNode, Node, ProducerNode
-from ..engine.spec import DROP_CAUSES
+from ..engine.spec import DROP_CAUSES, charged_drops, percentile
 
 if TYPE_CHECKING:
     from ..core.flow import Flow
@@ -131,18 +131,11 @@ class NodeStats:
 
     def percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100) of the recent per-item times of all its tasks, in seconds."""
-        return _percentile(self.samples, q)
+        return percentile(self.samples, q)
 
     def age_percentile(self, q: float) -> float:
         """The ``q``-th percentile (0-100) of the recent item ages of all its tasks, in seconds."""
-        return _percentile(self.ages, q)
-
-
-def _percentile(samples: list[float], q: float) -> float:
-    if not samples:
-        return 0.0
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+        return percentile(self.ages, q)
 
 
 def cause_order(cause: str) -> tuple[int, str]:
@@ -185,15 +178,13 @@ def _charged(flow: Flow, stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
     for node in flow.graph.order:
         node_of.update((task, node.name) for task in task_names(node))
     charged: dict[str, dict[str, int]] = {}
-    for ts in stats.values():
-        for lost_by, causes in (getattr(ts, "drops", None) or {}).items():
-            name = node_of.get(lost_by)
-            if name is None:
-                continue  # not a node of this flow
-            into = charged.setdefault(name, {})
-            for cause, count in causes.items():
-                if count:
-                    into[cause] = into.get(cause, 0) + int(count)
+    for lost_by, causes in charged_drops(stats.values()).items():
+        name = node_of.get(lost_by)
+        if name is None:
+            continue  # not a node of this flow
+        into = charged.setdefault(name, {})
+        for cause, count in causes.items():
+            into[cause] = into.get(cause, 0) + count
     return {name: dict(sorted(c.items(), key=lambda kv: cause_order(kv[0]))) for name, c in charged.items()}
 
 
