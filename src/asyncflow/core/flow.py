@@ -134,10 +134,9 @@ class Flow:
             if requested:
                 scheduler.request_stop(timeout)
             if self.options.progress and _progress_display is not None:
-                self._stats = await _progress_display(self, scheduler.run())
+                await _progress_display(self, scheduler.run())
             else:
-                self._stats = await scheduler.run()
-            self._report_drops()
+                await scheduler.run()
         finally:
             # After any run, failed or stopped too, the figures describe that run.
             self._stats = dict(scheduler.stats())
@@ -145,6 +144,7 @@ class Flow:
                 self._running = False
                 self._scheduler = None
                 self._loop = None
+        self._report_drops()
 
     def results(self, node: ResultsConsumer, *, start_timeout: float | None = 10.0) -> Results:
         """Iterate over what ``node`` (a ``ResultsConsumer`` of this flow) receives.

@@ -30,6 +30,7 @@ engine runs.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import graphlib
 import heapq
@@ -377,14 +378,4 @@ def _next_of(remaining: list[int], parents: list[list[int]], order: tuple[Node, 
 
 
 def _set_targets(stages: list[Stage], index: int, targets: tuple[tuple[int, tuple[int, ...]], ...]) -> None:
-    stage = stages[index]
-    stages[index] = Stage(
-        stage.index,
-        stage.node,
-        stage.in_layout,
-        stage.out_layout,
-        stage.parent_slots,
-        stage.out_sources,
-        stage.source,
-        targets,
-    )
+    stages[index] = dataclasses.replace(stages[index], targets=targets)

@@ -24,7 +24,7 @@ Decisions:
 - Size: ``processes`` (default: the number of CPUs) start with the pool.  A flow
   that needs more processes than are idle gets more at once, and the pool keeps
   them, up to ``max_processes`` (default: no limit).  At that limit a flow waits
-  until enough processes are free (first come, first served); a flow that needs
+  until enough processes are free; a flow that needs
   more tasks than ``max_processes`` fails at once, naming both numbers.
 - A process is replaced after ``max_tasks`` tasks (``maxtasksperchild``'s idea),
   after a task it ran was killed or crashed, and after a task that had a GPU (its
@@ -52,6 +52,7 @@ import socket
 import struct
 import sys
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import aiomultiprocess
@@ -343,7 +344,7 @@ class Pool:
                 f"Pool(max_processes=...) must be an int >= max(1, processes) = {floor}, got {max_processes!r}"
             )
         self.max_processes = max_processes
-        self._freed: asyncio.Condition | None = None
+        self._freed: asyncio.Event | None = None  # set when a process goes back (max_processes)
         self.max_tasks = max_tasks
         self.log_level = log_level
         self._idle: deque[_Worker] = deque()
@@ -384,15 +385,17 @@ class Pool:
         for _ in range(self.processes):
             self._spawn()
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, *, idle: bool = True) -> _Worker:
         worker = _Worker(self._context, self.log_level)
         self._all.append(worker)
-        self._idle.append(worker)
+        if idle:
+            self._idle.append(worker)
         return worker
 
-    def _usable(self) -> int:
-        """Processes alive and fit for another task."""
-        return sum(1 for w in self._all if w.alive and not w.broken)
+    @staticmethod
+    def _fit(workers: Iterable[_Worker]) -> int:
+        """How many of ``workers`` are alive and fit for another task."""
+        return sum(1 for w in workers if w.alive and not w.broken)
 
     async def acquire(self, count: int) -> list[_Worker]:
         """``count`` processes for one flow's tasks: idle ones first, new ones for the rest.
@@ -410,28 +413,22 @@ class Pool:
             if count > limit:
                 raise ValueError(f"Pool: this flow has {count} tasks, more than the pool's max_processes ({limit})")
             if self._freed is None:
-                self._freed = asyncio.Condition()
-            async with self._freed:
-                await self._freed.wait_for(
-                    lambda: self._closed or sum(1 for w in self._idle if w.alive and not w.broken)
-                    + (limit - self._usable()) >= count
-                )
+                self._freed = asyncio.Event()
+            # Room: the idle processes, and what the pool may still start.
+            while not self._closed and self._fit(self._idle) + limit - self._fit(self._all) < count:
+                self._freed.clear()
+                await self._freed.wait()
             if self._closed:
                 raise RuntimeError("Pool: this pool is closed; create a new one")
         taken: list[_Worker] = []
         while len(taken) < count:
-            worker = self._idle.popleft() if self._idle else self._spawn_busy()
+            worker = self._idle.popleft() if self._idle else self._spawn(idle=False)
             if not worker.alive or worker.broken:
                 self._retire(worker)
                 continue
             worker.busy = True
             taken.append(worker)
         return taken
-
-    def _spawn_busy(self) -> _Worker:
-        worker = self._spawn()
-        self._idle.remove(worker)
-        return worker
 
     def task(self, worker: _Worker, spec: TaskSpec) -> PooledTask:
         """The scheduler's handle on ``spec`` run by ``worker``."""
@@ -441,7 +438,7 @@ class Pool:
         worker.busy = False
         if not healthy or worker.broken or not worker.alive or worker.tasks >= self.max_tasks or self._closed:
             self._retire(worker)
-            if not self._closed and self._usable() < self.processes:
+            if not self._closed and self._fit(self._all) < self.processes:
                 self._spawn()
         else:
             self._idle.append(worker)
@@ -449,14 +446,8 @@ class Pool:
 
     def _notify(self) -> None:
         """Wake flows waiting for processes (``max_processes``)."""
-        freed = self._freed
-        if freed is not None:
-
-            async def wake() -> None:
-                async with freed:
-                    freed.notify_all()
-
-            asyncio.get_running_loop().create_task(wake())
+        if self._freed is not None:
+            self._freed.set()
 
     def _retire(self, worker: _Worker) -> None:
         worker.broken = True

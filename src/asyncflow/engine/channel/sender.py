@@ -137,8 +137,7 @@ class Sender:
     def _assign(self, index: int, entry: Any, size: int, kind: int, born: float, newest: float) -> None:
         batch = self._open_batch(index, kind)
         batch.append(entry)
-        if born:
-            self._note_born(index, born, newest)
+        self._note_born(index, born, newest)
         self._batch_items[index] += 1
         self._batch_bytes[index] += size
         self._links[index].unacked_items += 1
