@@ -22,7 +22,7 @@ from asyncflow.core.errors import NodeConfigError
 from asyncflow.core.node import DeviceType, OnError, ProcessorNode
 from asyncflow.video._common import Color, Image, as_image, check_color, check_int, check_path
 
-__all__ = ["BoundingBoxAnnotator", "ImageAnnotator", "TrackerAnnotator", "parse_label_map"]
+__all__ = ["BoundingBoxAnnotator", "ImageAnnotator", "TrackerAnnotator", "load_labels", "parse_label_map"]
 
 #: The COCO label map of the TensorFlow detection models (80 classes, ids 1..90), which
 #: videoflow downloads for ``class_labels_dataset="coco"``; bundled here.
@@ -137,6 +137,46 @@ class ImageAnnotator(ProcessorNode):
         cv2.putText(im, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.5, self.index_color, 1, cv2.LINE_AA)
 
 
+def load_labels(
+    owner: str,
+    class_labels: Mapping[int, str] | None,
+    path: str | os.PathLike[str] | None,
+    dataset: str | None,
+    *,
+    unbundled_ok: bool = False,
+) -> dict[int, str]:
+    """Class names from ``class_labels`` (a dict), else ``path`` (a ``.pbtxt`` label map), else ``dataset``.
+
+    ``"coco"`` is bundled; another of ``SUPPORTED_DATASETS`` (which videoflow
+    downloaded) raises ``NodeConfigError`` saying to give its file, or gives ``{}``
+    with ``unbundled_ok``; ``None`` gives ``{}``.  Errors name ``owner``.
+    """
+    if class_labels is not None:
+        if not isinstance(class_labels, Mapping):
+            raise NodeConfigError(f"{owner}: class_labels must be a dict {{class_index: name}}")
+        return {int(key): str(value) for key, value in class_labels.items()}
+    if path is not None:
+        label_file = check_path(owner, "class_labels_path", path)
+        try:
+            return parse_label_map(label_file)
+        except OSError as exc:
+            raise NodeConfigError(f"{owner}: cannot read class_labels_path {label_file!r}: {exc}") from exc
+    if dataset is None:
+        return {}
+    if dataset == "coco":
+        return dict(COCO_LABELS)
+    if dataset in SUPPORTED_DATASETS:
+        if unbundled_ok:
+            return {}
+        raise NodeConfigError(
+            f"{owner}: the {dataset!r} label map is not bundled (videoflow downloaded it): "
+            "give its .pbtxt file as class_labels_path, or a dict as class_labels"
+        )
+    raise NodeConfigError(
+        f"{owner}: class_labels_dataset must be one of {', '.join(SUPPORTED_DATASETS)} or None, got {dataset!r}"
+    )
+
+
 def _label_position(ymin: int, ymax: int) -> int:
     # videoflow's placement: above the box when there is room, else just inside it.
     return ymin - 15 if ymin - 15 > 15 else min(ymin + 15, ymax)
@@ -177,34 +217,7 @@ class BoundingBoxAnnotator(ImageAnnotator):
     ) -> None:
         super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
         self._set_box_style(box_color, box_thickness, text_color)
-        self.labels = self._load_labels(class_labels, class_labels_path, class_labels_dataset)
-
-    def _load_labels(
-        self, class_labels: Mapping[int, str] | None, path: str | os.PathLike[str] | None, dataset: str | None
-    ) -> dict[int, str]:
-        owner = self.describe()
-        if class_labels is not None:
-            if not isinstance(class_labels, Mapping):
-                raise NodeConfigError(f"{owner}: class_labels must be a dict {{class_index: name}}")
-            return {int(key): str(value) for key, value in class_labels.items()}
-        if path is not None:
-            label_file = check_path(owner, "class_labels_path", path)
-            try:
-                return parse_label_map(label_file)
-            except OSError as exc:
-                raise NodeConfigError(f"{owner}: cannot read class_labels_path {label_file!r}: {exc}") from exc
-        if dataset is None:
-            return {}
-        if dataset == "coco":
-            return dict(COCO_LABELS)
-        if dataset in SUPPORTED_DATASETS:
-            raise NodeConfigError(
-                f"{owner}: the {dataset!r} label map is not bundled (videoflow downloaded it): "
-                "give its .pbtxt file as class_labels_path, or a dict as class_labels"
-            )
-        raise NodeConfigError(
-            f"{owner}: class_labels_dataset must be one of {', '.join(SUPPORTED_DATASETS)} or None, got {dataset!r}"
-        )
+        self.labels = load_labels(self.describe(), class_labels, class_labels_path, class_labels_dataset)
 
     def _annotate(self, im: Image, annotations: Any) -> Image:
         """Draw each ``[ymin, xmin, ymax, xmax, class_index, score]`` box and its label."""

@@ -25,21 +25,18 @@ import numpy as np
 from asyncflow.core.errors import NodeConfigError
 from asyncflow.core.node import DeviceType, OnError
 from asyncflow.processors.vision.annotators import (
-    COCO_LABELS,
     BoundingBoxAnnotator,
     ImageAnnotator,
     TrackerAnnotator,
-    parse_label_map,
+    load_labels,
 )
-from asyncflow.video._common import Color, Image, check_path, check_real
+from asyncflow.video._common import Color, Image, check_real
 
 __all__ = ["BoundingBoxAnnotator", "ImageAnnotator", "SegmenterAnnotator", "TrackerAnnotator"]
 
 
 class SegmenterAnnotator(ImageAnnotator):
     """Blend segmentation masks into each frame, one color per class (videoflow's signature and drawing)."""
-
-    supported_datasets: ClassVar[list[str]] = ["coco", "oidv4", "pascal", "kitti"]
 
     colors: ClassVar[list[Color]] = [
         (255, 0, 0),
@@ -70,19 +67,10 @@ class SegmenterAnnotator(ImageAnnotator):
     ) -> None:
         super().__init__(nb_tasks, device_type, name=name, ordered=ordered, on_error=on_error)
         owner = self.describe()
-        if class_labels_path is not None:
-            path = check_path(owner, "class_labels_path", class_labels_path)
-            self.class_labels: dict[int, str] = parse_label_map(path)
-        elif class_labels_dataset is None:
+        if class_labels_path is None and class_labels_dataset is None:
             raise NodeConfigError(f"{owner}: if class_labels_path is None, class_labels_dataset cannot be None")
-        elif class_labels_dataset not in self.supported_datasets:
-            raise NodeConfigError(
-                f"{owner}: class_labels_dataset must be one of {', '.join(self.supported_datasets)}, "
-                f"got {class_labels_dataset!r}"
-            )
-        else:
-            # Drawing does not use the labels; COCO's are bundled, the others videoflow downloaded.
-            self.class_labels = dict(COCO_LABELS) if class_labels_dataset == "coco" else {}
+        # Drawing does not use the labels: a dataset whose map videoflow downloaded gives none.
+        self.class_labels = load_labels(owner, None, class_labels_path, class_labels_dataset, unbundled_ok=True)
         self.transparency = check_real(owner, "transparency", transparency, 0)
         if self.transparency > 1:
             raise NodeConfigError(f"{owner}: transparency must be between 0 and 1, got {transparency!r}")
