@@ -94,6 +94,12 @@ class Flow:
         return self.graph.order
 
     @property
+    def started(self) -> bool:
+        """Whether the run in progress has every task's node open and its producers emitting."""
+        scheduler = self._scheduler
+        return scheduler is not None and bool(scheduler.started)
+
+    @property
     def running(self) -> bool:
         """Whether ``run()`` is in progress."""
         return self._running

@@ -564,6 +564,11 @@ class RayScheduler(StopControl):
                 link.end()
         self.host_ready.set()
 
+    @property
+    def started(self) -> bool:
+        """Whether every task has opened its node (producers are then asked for rows)."""
+        return bool(self.tasks) and all(task.opened for task in self.tasks)
+
     def stats(self) -> dict[str, TaskStats]:
         """Each task's latest stats (live while the flow runs: every call reports them)."""
         out: dict[str, TaskStats] = {}

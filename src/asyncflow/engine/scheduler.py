@@ -248,6 +248,11 @@ class LocalScheduler(StopControl):
             raise error
         return self.stats()
 
+    @property
+    def started(self) -> bool:
+        """Whether every task has opened its node and the producers were told to go."""
+        return self._go_sent
+
     def stats(self) -> dict[str, TaskStats]:
         """Each task's latest stats (live while the flow runs)."""
         return {t.spec.name: t.stats or TaskStats() for t in self.tasks}

@@ -182,7 +182,7 @@ class Flow:
         thread.start()
         try:
             while not self._finished.wait(0.01):
-                if _tasks_started(self._flow):
+                if self._flow.started:
                     break
         except KeyboardInterrupt:
             self._flow.stop()
@@ -344,19 +344,6 @@ def _with_gpus(flow_options: Mapping[str, Any] | None, nodes: list[Node]) -> Map
     from ..utils import system
 
     return {**(options or {}), "gpus": [str(gpu) for gpu in system.get_gpus_available_to_process()]}
-
-
-def _tasks_started(flow: CoreFlow) -> bool:
-    """Whether the run in progress has every task started and opened (the producers were told to go).
-
-    Read from the local engine's scheduler; an engine that does not tell (Ray)
-    counts as started at once.
-    """
-    scheduler = getattr(flow, "_scheduler", None)
-    if scheduler is None:
-        return False  # not created yet (or the run is over: run() sees the end first)
-    go_sent = getattr(scheduler, "_go_sent", None)
-    return True if go_sent is None else bool(go_sent)
 
 
 def _is_node_list(value: object) -> bool:
