@@ -20,3 +20,15 @@ def pytest_asyncio_loop_factories(config: Any, item: Any) -> Mapping[str, Callab
 def no_process_left_behind() -> Iterator[None]:
     """Fail a test that leaves a child process (or zombie) alive after it ends."""
     yield from no_process_left()
+
+
+@pytest.fixture
+def tracker_stopped_after() -> Iterator[None]:
+    """Slots made in the test process start a resource tracker: stop it after the test, as a run does."""
+    from multiprocessing import resource_tracker
+
+    tracker: Any = resource_tracker._resource_tracker  # type: ignore[attr-defined]
+    running = getattr(tracker, "_fd", None) is not None
+    yield
+    if not running and getattr(tracker, "_fd", None) is not None:
+        tracker._stop()

@@ -7,7 +7,6 @@ import gc
 import json
 import os
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,18 +103,6 @@ def unlike_pickled(got: Any, sent: Any) -> list[str]:
     elif not problems and not np.array_equal(got, want):
         problems.append("its values changed")
     return problems
-
-
-@pytest.fixture
-def tracker_stopped_after() -> Iterator[None]:
-    """Slots made in the test process start a resource tracker: stop it after the test, as a run does."""
-    from multiprocessing import resource_tracker
-
-    tracker: Any = resource_tracker._resource_tracker  # type: ignore[attr-defined]
-    running = getattr(tracker, "_fd", None) is not None
-    yield
-    if not running and getattr(tracker, "_fd", None) is not None:
-        tracker._stop()
 
 
 ODD = odd_arrays()

@@ -9,6 +9,7 @@ later test needs it.  Its last test removes a worker node.
 from __future__ import annotations
 
 import asyncio
+import mmap
 import os
 import time
 from collections.abc import Iterator
@@ -50,6 +51,13 @@ class First(ProcessorNode):
 
     def process(self, array: Any) -> int:
         return int(array[0])
+
+
+class FirstAndWhence(ProcessorNode):
+    """The first value of an array, and whether it came in a shared slot (a mapping of /dev/shm)."""
+
+    def process(self, array: Any) -> list[Any]:
+        return [int(array[0]), isinstance(array.base, mmap.mmap)]
 
 
 def placements(log: Path) -> list[str]:
@@ -109,6 +117,17 @@ async def test_tasks_spread_over_the_nodes_with_the_local_engines_results(cluste
     while cluster.free() != cluster.total():  # every actor is gone: what they reserved is free again
         assert time.monotonic() < deadline, (cluster.free(), cluster.total())
         await asyncio.sleep(0.1)
+
+
+async def test_arrays_for_another_node_go_through_the_object_store(cluster: Cluster, tmp_path: Path) -> None:
+    """Shared slots are for tasks on one machine: the arrays of a task on a worker node, read by a task
+    on the head node, travel through Ray's object store."""
+    out, log = tmp_path / "out.jsonl", tmp_path / "log"
+    a = CountProducer(40)
+    b = Placed(str(log), wide=True, resources={"side": 1})(a)
+    c = Recorder(out)(FirstAndWhence(resources={"node:__internal_head__": 0.01})(b))
+    await asyncio.wait_for(Flow([a], [c], flow_options={"engine": "ray"}).run(), 120)
+    assert recorded(out) == [[i * i, False] for i in range(40)]
 
 
 async def test_a_flow_that_no_node_can_hold_fails_at_once(cluster: Cluster, tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ from typing import Any
 from ..core.graph import ABSENT, Stage
 from ..core.node import ConsumerNode, ProcessorNode, ProducerNode, batch_method
 from .logs import SkipLog
+from .ray_slots import SlotLoader, SlotRef, SlotWriter
 from .spec import TaskFailure, TaskStats, describe_failure, unsendable_error
 from .wire import SCALARS, immutable_size
 
@@ -108,22 +109,25 @@ def _ray() -> Any:
 
 
 class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, refs: list[Any], known: Known | None) -> None:
+    def __init__(self, file: io.BytesIO, refs: list[Any], known: Known | None, slots: SlotWriter | None) -> None:
         super().__init__(file, protocol=5)
         self.refs = refs
         self.known = known
+        self.slots = slots
 
     def persistent_id(self, obj: Any) -> Any:
         if type(obj) is not _ndarray or obj.nbytes < BIG or obj.dtype.hasobject:
             return None
         entry = self.known.get(id(obj)) if self.known else None
         if entry is not None and entry[0] is obj:
-            ref = entry[1]  # an array this call was given: the same object in the store
+            ref = entry[1]  # an array this call was given: the same object in the store (or slot)
         else:
-            ray = _ray()
-            if ray is None:
-                return None
-            ref = ray.put(obj)  # the copy that fixes it
+            ref = self.slots.put(obj) if self.slots is not None else None  # the copy that fixes it
+            if ref is None:
+                ray = _ray()
+                if ray is None:
+                    return None
+                ref = ray.put(obj)  # the copy that fixes it, in the object store
         self.refs.append(ref)
         return len(self.refs) - 1
 
@@ -137,24 +141,34 @@ class _Unpickler(pickle.Unpickler):
         return self.arrays[pid]
 
 
-def fix(value: Any, known: Known | None = None) -> Any:
-    """``value`` itself if nothing in it can change, else a ``Pickled`` (big arrays into the object store)."""
+def fix(value: Any, known: Known | None = None, slots: SlotWriter | None = None) -> Any:
+    """``value`` itself if nothing in it can change, else a ``Pickled``: big arrays into ``slots``
+    (a task that shares, ``ray_slots``) or the object store."""
     if type(value) in _SAFE or immutable_size((value,)) >= 0:
         return value
     refs: list[Any] = []
     buffer = io.BytesIO()
-    _Pickler(buffer, refs, known).dump(value)
+    _Pickler(buffer, refs, known, slots).dump(value)
     return Pickled(buffer.getvalue(), tuple(refs))
 
 
-def load(values: list[Any], known: Known | None = None) -> list[Any]:
-    """``values`` with every ``Pickled`` read back, its arrays fetched from the object store (one ``ray.get``)."""
+def load(values: list[Any], known: Known | None = None, slots: SlotLoader | None = None) -> list[Any]:
+    """``values`` with every ``Pickled`` read back: its arrays mapped from their slots (``slots`` counts
+    the views), or fetched from the object store (one ``ray.get``)."""
     refs = [ref for v in values if type(v) is Pickled for ref in v.refs]
     arrays: list[Any] = []
     if refs:
-        ray = _ray()
-        assert ray is not None, "arrays in Ray's object store are read in a Ray process"
-        arrays = ray.get(refs)
+        stored = [ref for ref in refs if type(ref) is not SlotRef]
+        if stored:
+            ray = _ray()
+            assert ray is not None, "arrays in Ray's object store are read in a Ray process"
+            fetched = iter(ray.get(stored))
+        for ref in refs:
+            if type(ref) is SlotRef:
+                assert slots is not None, "arrays in slots are read with a SlotLoader"
+                arrays.append(slots.load(ref))
+            else:
+                arrays.append(next(fetched))
         if known is not None:
             for array, ref in zip(arrays, refs, strict=True):
                 known[id(array)] = (array, ref)
@@ -169,12 +183,12 @@ def load(values: list[Any], known: Known | None = None) -> list[Any]:
     return out
 
 
-def _fix_all(values: list[Any], known: Known | None) -> tuple[list[Any], int]:
+def _fix_all(values: list[Any], known: Known | None, slots: SlotWriter | None) -> tuple[list[Any], int]:
     """``values`` fixed (a new list only if one had to change) and the column's flags."""
     kinds = set(map(type, values))
     if kinds <= _SAFE:
         return values, GAPS if _ABSENT_TYPE in kinds else 0
-    fixed = [v if type(v) in _SAFE else fix(v, known) for v in values]
+    fixed = [v if type(v) in _SAFE else fix(v, known, slots) for v in values]
     return fixed, FIXED | (GAPS if _ABSENT_TYPE in kinds else 0)
 
 
@@ -277,6 +291,10 @@ class Report:
     stats: TaskStats | None = None
     load: LoadFailure | None = None  # open(): the node could not be loaded
     where: tuple[str, str, int] | None = None  # open(): (Ray node id, node IP, pid) of the actor
+    # shared slots (``ray_slots``): those this task filled, and the views of others' it made and let go
+    made: tuple[int, ...] = ()
+    loaded: tuple[tuple[int, int], ...] = ()
+    released: tuple[tuple[int, int], ...] = ()
 
 
 def _load_failure(exc: BaseException) -> LoadFailure:
@@ -346,6 +364,8 @@ class TaskRunnerActor:
         self.ended = False
         self.started = time.perf_counter()
         self.known: Known = {}
+        self.writer: SlotWriter | None = None  # share(): big arrays go into slots of this task's own
+        self.loader = SlotLoader()  # views of other tasks' slots
         self._samples_sent = 0.0
         self._pending: asyncio.Task[Any] | None = None  # an async next() still waiting
         self._waiting: asyncio.Task[Any] | None = None  # the async next() a call is waiting for now
@@ -382,6 +402,18 @@ class TaskRunnerActor:
     def _skip(self, phase: str, exc: Exception) -> None:
         self.stats.skipped += 1
         self._skip_log(phase, exc)
+
+    def _settle(self, report: Report) -> Report:
+        """Add the slots filled and the views made and let go since the last report (``ray_slots``)."""
+        if self.writer is not None and self.writer.made:
+            report.made = self.writer.take_made()
+        if self.loader.loaded or self.loader.released:
+            report.loaded, report.released = self.loader.take()
+        return report
+
+    def _free(self, free: tuple[int, ...]) -> None:
+        if free and self.writer is not None:
+            self.writer.free(free)
 
     def _report(self, report: Report, finished: bool = False) -> Report:
         now = time.perf_counter()
@@ -427,10 +459,20 @@ class TaskRunnerActor:
         if self.loop is not None:
             self.loop.close()
             self.loop = None
+        self._settle(report)
+        if self.writer is not None:
+            self.writer.close()
+        self.loader.close()
         return self._report(report, finished=True)
 
     def ping(self) -> int:
         return os.getpid()
+
+    def share(self, owner: int, budget: int) -> None:
+        """Every task after this one runs on its machine: big arrays go into shared slots from now on
+        (``ray_slots``), ``budget`` bytes of them at most; ``owner``: this task's number in the flow."""
+        if self.writer is None:
+            self.writer = SlotWriter(owner, budget)
 
     def interrupt(self) -> None:
         """The flow stops: an async ``next()`` that waits is cancelled and the stream ends there.
@@ -509,6 +551,7 @@ class TaskRunnerActor:
         budget: float = 0.005,
         max_bytes: int = 1 << 62,
         parts: int = 1,
+        free: tuple[int, ...] = (),
     ) -> tuple[Any, ...]:
         """The next batch: own items zipped onto ``upstream`` rows, or alone (``upstream=None``).
 
@@ -521,8 +564,11 @@ class TaskRunnerActor:
         consecutive chunks of nearly equal size (the first ones one row longer, the
         last ones empty when there are fewer rows than parts), their sizes in
         ``report.parts``, so that the driver can deal them to the stage's workers.
+        ``free``: this task's slots that nothing reads any more.
         """
+        self._free(free)
         rows, report = self._produce(upstream, limit, budget, max_bytes)
+        self._settle(report)
         if parts <= 1:
             return rows, report
         chunks = rows.split(parts)
@@ -562,7 +608,7 @@ class TaskRunnerActor:
             nbytes += 16 * len(got) if kinds <= SCALARS else sum(map(_size, got))
             try:
                 if not kinds <= _SAFE:
-                    got = [v if type(v) in _SAFE else fix(v) for v in got]
+                    got = [v if type(v) in _SAFE else fix(v, None, self.writer) for v in got]
             except Exception as exc:
                 report.failure = self._unsendable(exc)
                 break
@@ -587,16 +633,20 @@ class TaskRunnerActor:
         return rows, self._report(report)
 
     # -- processing and consuming -------------------------------------------------------
-    def process(self, rows: Rows) -> tuple[Rows, Report]:
-        """Run the node on every row whose inputs are all present; return the next stage's rows."""
+    def process(self, rows: Rows, free: tuple[int, ...] = ()) -> tuple[Rows, Report]:
+        """Run the node on every row whose inputs are all present; return the next stage's rows.
+
+        ``free``: this task's slots that nothing reads any more."""
+        self._free(free)
         report = Report()
         if not self.opened or self.failed:
-            return Rows(0), self._report(report)
+            return Rows(0), self._settle(self._report(report))
         self.known.clear()
         try:
-            return self._process(rows, report)
+            result, report = self._process(rows, report)
         finally:
             self.known.clear()
+        return result, self._settle(report)  # after the inputs are gone: their views count as let go
 
     def _process(self, rows: Rows, report: Report) -> tuple[Rows, Report]:
         n, cols, flags = rows.n, rows.cols, rows.flags
@@ -609,7 +659,7 @@ class TaskRunnerActor:
             col = cols[j]
             if flags[j] & FIXED:
                 try:
-                    col = load(col, self.known)  # a fresh list
+                    col = load(col, self.known, self.loader)  # a fresh list
                 except Exception as exc:  # e.g. a value whose class this worker cannot import
                     report.failure = self._fail("receive", exc)
                     return Rows(0), self._report(report)
@@ -682,7 +732,7 @@ class TaskRunnerActor:
             self.samples.append((time.perf_counter() - started) / m)
         if not self.emit:
             return [], m
-        values = _fix_all(values, self.known)[0]  # now: the items must be distinct, the list may be reused
+        values = _fix_all(values, self.known, self.writer)[0]  # now: the items must be distinct, the list may be reused
         if present is None:
             return values, m
         out: list[Any] = [ABSENT] * n
@@ -720,7 +770,7 @@ class TaskRunnerActor:
             if emit:
                 if type(value) not in _SAFE:
                     try:
-                        value = fix(value, self.known)  # now: the node may reuse what it returned
+                        value = fix(value, self.known, self.writer)  # now: the node may reuse what it returned
                     except Exception as exc:
                         report.failure = self._unsendable(exc)
                         return out, done, k

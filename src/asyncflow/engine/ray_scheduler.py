@@ -121,6 +121,7 @@ from .ray_actor import (
     fix,
     load,
 )
+from .ray_slots import SlotGroup, SlotLedger, SlotRef
 from .scheduler import RemoteTraceback
 from .spec import TaskFailure, TaskStats, describe_failure
 from .stopping import StopControl
@@ -432,6 +433,7 @@ class _Task:
     name: str
     stage: int
     node: Node
+    index: int = -1  # its place in the scheduler's tasks (names its shared slots)
     ask: dict[str, float] = field(default_factory=dict)  # what it reserves on Ray
     host: Any = None  # a host node: the driver's copy of it, which runs on the driver (no actor)
     link: Any = None  # a host node: its _FeedLink or _ResultsLink
@@ -463,6 +465,7 @@ class _Batch:
     pending: int = 0  # reports still awaited for the stages submitted so far
     next_stage: int = 0
     order: int = 0  # dispatched parts, numbered in the chain's order (a ResultsConsumer delivers by it)
+    group: SlotGroup = field(default_factory=SlotGroup)  # the shared slots it carries (its parts share it)
     produced: bool = False  # every producer has reported on it
     lost: bool = False  # a stage of it failed or died: submit nothing more
 
@@ -483,6 +486,7 @@ class RayScheduler(StopControl):
         self._by_stage: list[list[_Task]] = []
         self._finished = False
         self._uses_ray = False
+        self._ledger = SlotLedger()  # shared slots lent to rows and views (ray_slots)
         self._actor_env: dict[str, Any] | None = None  # a runtime environment each actor gets (None: the job's)
         # the pump
         nprod = sum(1 for s in stages if isinstance(s.node, ProducerNode))
@@ -684,9 +688,33 @@ class RayScheduler(StopControl):
             return
         self._create_actors()
         if await self._open_all() and not self._stopped_early():
+            self._share()
             await self._pump()
         if self._kill_reason is None:
             await self._close_all()
+
+    def _share(self) -> None:
+        """Let each task whose later tasks all run on its Ray node put its big arrays in shared slots.
+
+        (``ray_slots``: a copy into memory that is already mapped, where ``ray.put``
+        costs several times more.)  A ``ResultsConsumer`` runs on the driver, so the
+        driver's node counts for it; a driver on no node of the cluster (Ray Client)
+        reads from the object store.
+        """
+        try:
+            client = ray.util.client.ray.is_connected()  # type: ignore[no-untyped-call]
+            here = "" if client else ray.get_runtime_context().get_node_id()
+        except Exception:
+            here = ""
+        # What may be in flight, twice: slots are whole MiB, and views go some time after their rows.
+        budget = 2 * self._max_bytes + (_PRODUCE_AHEAD + 2) * self._batch_bytes
+        last = len(self.stages) - 1
+        for task in self.tasks:
+            if task.actor is None or not task.node_id or task.stage == last:
+                continue
+            later = [here if t.host is not None else t.node_id for t in self.tasks if t.stage > task.stage]
+            if all(node_id == task.node_id for node_id in later):
+                task.actor.share.remote(task.index, budget)
 
     def _stopped_early(self) -> bool:
         """A stop before anything was emitted: nothing to run, unless a feed holds items ``put()`` accepted."""
@@ -723,6 +751,7 @@ class RayScheduler(StopControl):
                 copy._host = self._links[s]
                 task = _Task(name=stage.node.name, stage=s, node=stage.node, host=copy, link=self._links[s])
                 task.placed = True
+                task.index = len(self.tasks)
                 row.append(task)
                 self.tasks.append(task)
                 self._by_stage.append(row)
@@ -751,6 +780,7 @@ class RayScheduler(StopControl):
                         task=name,
                     ) from exc
                 task.actor_id = task.actor._actor_id.hex()
+                task.index = len(self.tasks)
                 row.append(task)
                 self.tasks.append(task)
             self._by_stage.append(row)
@@ -791,6 +821,8 @@ class RayScheduler(StopControl):
                     )
             return None
         report: Report = result[1] if isinstance(result, tuple) else result
+        if report.loaded or report.released:
+            self._ledger.counted(report.loaded, report.released)
         if report.stats is not None:
             samples = report.stats.samples or task.stats.samples
             task.stats = report.stats
@@ -1032,12 +1064,12 @@ class RayScheduler(StopControl):
             task = self._by_stage[s][0]
             if s == last and self._parts > 1:  # cut into one part per worker of the nb_tasks stage
                 outs = task.actor.produce.options(num_returns=self._parts + 1).remote(
-                    ref, self._limit, self._budget, self._batch_bytes, self._parts
+                    ref, self._limit, self._budget, self._batch_bytes, self._parts, self._ledger.due(task.index)
                 )
                 batch.refs, report = list(outs[:-1]), outs[-1]
             else:
                 ref, report = task.actor.produce.options(num_returns=2).remote(
-                    ref, self._limit, self._budget, self._batch_bytes
+                    ref, self._limit, self._budget, self._batch_bytes, 1, self._ledger.due(task.index)
                 )
                 batch.refs = [ref]
             batch.pending += 1
@@ -1100,6 +1132,8 @@ class RayScheduler(StopControl):
         if report is None:
             batch.lost = True
         else:
+            if report.made:
+                self._ledger.made(batch.group, task.index, report.made)
             batch.nbytes += report.nbytes
             if task.stage == self._nprod - 1:
                 batch.count = report.rows
@@ -1111,6 +1145,7 @@ class RayScheduler(StopControl):
         while self._producing and self._producing[0].produced:
             ready = self._producing.popleft()
             if ready.lost or ready.count == 0:
+                self._ledger.finished(ready.group, dropped=True)
                 continue
             self._ready.append(ready)
             self._ready_rows += ready.count
@@ -1120,18 +1155,22 @@ class RayScheduler(StopControl):
                     old = self._ready.popleft()
                     self._ready_rows -= old.count
                     last.dropped += old.count
+                    self._ledger.finished(old.group, dropped=True)
         self._poke()
 
     def _dispatch(self, batch: _Batch) -> None:
         """Submit a produced batch down the chain, each non-empty part as a batch of its own."""
         refs, batch.refs = batch.refs, []
+        batch.group.left = sum(1 for count in batch.parts if count)
         done = 0  # rows of the parts before this one (their bytes: pro rata, adding up to the batch's)
         for ref, count in zip(refs, batch.parts, strict=True):
             if count == 0:
                 continue
             nbytes = (batch.nbytes * (done + count)) // batch.count - (batch.nbytes * done) // batch.count
             done += count
-            part = _Batch(seq=batch.seq, head=batch.head, count=count, nbytes=nbytes, ref=ref, produced=True)
+            part = _Batch(
+                seq=batch.seq, head=batch.head, count=count, nbytes=nbytes, ref=ref, produced=True, group=batch.group
+            )
             part.order = self._orders
             self._orders += 1
             self._inflight += 1
@@ -1158,10 +1197,11 @@ class RayScheduler(StopControl):
                 break
             self._turn[s] += 1
             task.queued += batch.count
+            free = self._ledger.due(task.index)
             if s < last:
-                ref, report = task.actor.process.options(num_returns=2).remote(ref)
+                ref, report = task.actor.process.options(num_returns=2).remote(ref, free)
             else:
-                ref, report = None, task.actor.process.remote(ref)
+                ref, report = None, task.actor.process.remote(ref, free)
             batch.pending += 1
             self._watch(report, functools.partial(self._on_processed, batch, task))
             s += 1
@@ -1189,10 +1229,13 @@ class RayScheduler(StopControl):
             node, stats = task.host, task.stats
             skip = node.on_error == "skip"
             fixed = [v for j in stage.parent_slots if rows.flags[j] & FIXED for v in rows.cols[j] if type(v) is Pickled]
-            arrays = [ref for v in fixed for ref in v.refs]
+            arrays = [ref for v in fixed for ref in v.refs if type(ref) is not SlotRef]
             if arrays:  # fetched without blocking the loop (from another machine, maybe); then read in place
                 await asyncio.gather(*(asyncio.wrap_future(ref.future()) for ref in arrays))
-            columns = [load(rows.cols[j]) if rows.flags[j] & FIXED else rows.cols[j] for j in stage.parent_slots]
+            loader = self._ledger.loader
+            columns = [
+                load(rows.cols[j], None, loader) if rows.flags[j] & FIXED else rows.cols[j] for j in stage.parent_slots
+            ]
             task.queued += rows.n
             for k in range(rows.n):
                 task.queued -= 1
@@ -1236,6 +1279,7 @@ class RayScheduler(StopControl):
 
     def _finish(self, batch: _Batch) -> None:
         batch.ref = None
+        self._ledger.finished(batch.group)
         self._inflight -= 1
         self._inflight_rows -= batch.count
         self._inflight_bytes -= batch.nbytes
@@ -1252,6 +1296,8 @@ class RayScheduler(StopControl):
         report = self._result(task, future)
         if report is None:
             batch.lost = True
+        elif report.made:
+            self._ledger.made(batch.group, task.index, report.made)
         batch.pending -= 1
         if batch.pending == 0:
             if batch.next_stage < len(self.stages) and not batch.lost:

@@ -38,7 +38,7 @@ import weakref
 from multiprocessing import shared_memory
 from typing import Any
 
-__all__ = ["THRESHOLD", "SlotPool", "SlotReader", "dump_frozen", "load_frozen"]
+__all__ = ["THRESHOLD", "SlotPool", "SlotReader", "dump_frozen", "load_frozen", "to_slot"]
 
 #: Arrays at least this large travel through shared memory.
 THRESHOLD = 256 * 1024
@@ -225,26 +225,40 @@ class _SlotPickler(pickle.Pickler):
         self._ndarray = sys.modules["numpy"].ndarray
 
     def persistent_id(self, obj: Any) -> Any:
-        if type(obj) is not self._ndarray or obj.nbytes < THRESHOLD or not _shareable(obj.dtype):
+        if type(obj) is not self._ndarray:
             return None
-        got = self.pool.acquire(obj.nbytes)
-        if got is None:
-            return None  # the pool is spent: pickle this one in-band
-        sid, shm = got
-        self.used.append(sid)
-        # As ndarray.__reduce__: Fortran order is kept, anything else arrives C-contiguous.
-        fortran = bool(obj.flags.f_contiguous and not obj.flags.c_contiguous)
-        numpy = sys.modules["numpy"]
-        slot = numpy.ndarray(obj.shape, obj.dtype, buffer=shm.buf, order="F" if fortran else "C")
-        slot[...] = obj  # the one copy in
-        del slot
+        pid = to_slot(self.pool, obj)
+        if pid is None:
+            return None  # small, holds references, or the pool is spent: pickle it in-band
+        self.used.append(pid[1])
         self.shared_bytes += obj.nbytes
-        # The dtype object itself, pickled with the reference: ``dtype.str`` would turn
-        # a structured dtype into raw bytes (``|V28``) and drop its metadata.  Only a
-        # built-in dtype (uint8, native float32...) goes by its code, which names that
-        # very dtype, and costs a tenth of pickling it.
-        dtype = obj.dtype
-        return (shm.name, sid, obj.shape, dtype.str if dtype.isbuiltin == 1 else dtype, fortran)
+        return pid
+
+
+def to_slot(pool: SlotPool, array: Any) -> tuple[Any, ...] | None:
+    """Copy ``array`` (a numpy array) into a slot of ``pool``: its reference for ``SlotReader.array``.
+
+    ``(segment name, slot id, shape, dtype, fortran)``, or ``None`` when the array is
+    below ``THRESHOLD``, its items hold references, or the pool's budget is spent.
+    """
+    if array.nbytes < THRESHOLD or not _shareable(array.dtype):
+        return None
+    got = pool.acquire(array.nbytes)
+    if got is None:
+        return None
+    sid, shm = got
+    # As ndarray.__reduce__: Fortran order is kept, anything else arrives C-contiguous.
+    fortran = bool(array.flags.f_contiguous and not array.flags.c_contiguous)
+    numpy = sys.modules["numpy"]
+    slot = numpy.ndarray(array.shape, array.dtype, buffer=shm.buf, order="F" if fortran else "C")
+    slot[...] = array  # the one copy in
+    del slot
+    # The dtype object itself, pickled with the reference: ``dtype.str`` would turn
+    # a structured dtype into raw bytes (``|V28``) and drop its metadata.  Only a
+    # built-in dtype (uint8, native float32...) goes by its code, which names that
+    # very dtype, and costs a tenth of pickling it.
+    dtype = array.dtype
+    return (shm.name, sid, array.shape, dtype.str if dtype.isbuiltin == 1 else dtype, fortran)
 
 
 def dump_frozen(row: Any, pool: SlotPool | None) -> tuple[bytes, list[int], int]:

@@ -1,0 +1,247 @@
+"""Shared slots between Ray actors on one machine (``engine/ray_slots.py``): big arrays cross the chain
+with one plain copy, slots are used again once nothing reads them, nothing is ever written under an
+array a node (or ``flow.results()``) still holds, and nothing is left in /dev/shm."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import glob
+import json
+import mmap
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from asyncflow.consumers import ResultsConsumer
+from asyncflow.core import ConsumerNode, Flow, ProcessorNode, ProducerNode
+from asyncflow.engine.ray_slots import SlotGroup, SlotLedger, SlotLoader, SlotWriter
+
+ray = pytest.importorskip("ray")
+np = pytest.importorskip("numpy")
+
+SHAPE = (512, 512, 4)  # 1 MiB: a slot of its own
+
+
+def stamp(i: int) -> Any:
+    """Frame ``i``: every byte is ``i % 251``, and its first row holds ``i`` in full (as uint32s)."""
+    frame = np.full(SHAPE, i % 251, np.uint8)
+    frame[0].reshape(-1).view(np.uint32)[:] = i
+    return frame
+
+
+def index_of(frame: Any) -> int:
+    return int(frame[0].reshape(-1).view(np.uint32)[0])
+
+
+def whole(frame: Any) -> bool:
+    i = index_of(frame)
+    return bool((frame[0].reshape(-1).view(np.uint32) == i).all() and (frame[1:] == i % 251).all())
+
+
+def shm_segments() -> set[str]:
+    return set(glob.glob("/dev/shm/psm_*"))
+
+
+class Stamped(ProducerNode):
+    """``n`` frames from ONE reused buffer (so each must be copied when it is returned)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def open(self) -> None:
+        self.i = 0
+        self.frame = np.zeros(SHAPE, np.uint8)
+
+    def next(self) -> Any:
+        if self.i >= self.n:
+            raise StopIteration
+        self.frame[...] = stamp(self.i)
+        self.i += 1
+        return self.frame
+
+
+class Keeper(ProcessorNode):
+    """Keeps every frame it is given and checks, at every call, that none of them has changed."""
+
+    def open(self) -> None:
+        self.kept: list[tuple[int, Any]] = []
+
+    def process(self, frame: Any) -> Any:
+        self.kept.append((index_of(frame), frame))
+        for i, old in self.kept:
+            if index_of(old) != i or not whole(old):
+                raise AssertionError(f"frame {i} changed under the node that keeps it")
+        return frame
+
+
+class Sees(ConsumerNode):
+    """Writes, for each frame: its index, whether it is whole, read-only, in a slot (a mapping of
+    /dev/shm), and which mapping (slots used again share one)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.path = path
+
+    def open(self) -> None:
+        self.lines: list[str] = []
+
+    def consume(self, frame: Any) -> None:
+        base = frame.base
+        seen = [index_of(frame), whole(frame), bool(frame.flags.writeable), isinstance(base, mmap.mmap), id(base)]
+        self.lines.append(json.dumps(seen))
+
+    def close(self) -> None:
+        Path(self.path).write_text("\n".join(self.lines))
+
+
+def seen(path: Path) -> list[list[Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+class Passes(ProcessorNode):
+    """Passes its frame on as it came (the same slot goes on)."""
+
+    def process(self, frame: Any) -> Any:
+        return frame
+
+
+async def test_frames_cross_in_slots_used_again_whole_and_read_only(ray_session: None, tmp_path: Path) -> None:
+    before = shm_segments()
+    out = tmp_path / "seen.jsonl"
+    a = Stamped(200)
+    c = Sees(str(out))(Passes()(a))
+    options = {"engine": "ray", "max_bytes_in_flight": 8 << 20}  # slots: 40 MiB at most
+    await asyncio.wait_for(Flow([a], [c], flow_options=options).run(), 120)
+    got = seen(out)
+    assert [g[0] for g in got] == list(range(200))
+    assert all(g[1] for g in got), "every frame arrives whole"
+    assert not any(g[2] for g in got), "read-only, as from the object store"
+    assert all(g[3] for g in got), "one machine: every frame in a slot, not the object store"
+    mappings = len({g[4] for g in got})
+    assert mappings <= 40, f"slots are used again: 200 frames in {mappings} slots"
+    assert shm_segments() - before == set(), "the owner unlinks its slots"
+
+
+async def test_a_node_that_keeps_its_frames_keeps_their_slots(ray_session: None, tmp_path: Path) -> None:
+    """With a budget of a few slots, a node that keeps all 60 frames holds every slot: later frames go
+    through the object store, and no kept frame is ever written over (the keeper checks at each call)."""
+    out = tmp_path / "seen.jsonl"
+    a = Stamped(60)
+    c = Sees(str(out))(Keeper(name="keeper")(a))
+    options = {"engine": "ray", "max_bytes_in_flight": 1 << 20}  # slots: 5 MiB at most
+    await asyncio.wait_for(Flow([a], [c], flow_options=options).run(), 120)
+    got = seen(out)
+    assert [g[0] for g in got] == list(range(60)) and all(g[1] for g in got)
+    kinds = Counter(g[3] for g in got)
+    assert kinds[True] and kinds[False], f"some in slots, the rest through the object store: {kinds}"
+    assert kinds[True] <= 5, kinds
+
+
+async def test_results_in_slots_stay_whole_after_the_run(ray_session: None) -> None:
+    """The driver reads a ResultsConsumer's frames from the slots; arrays kept past the end of the run
+    (their owner has unlinked the slots) stay valid and unchanged."""
+    before = shm_segments()
+    a = Stamped(50)
+    c = ResultsConsumer()(Passes()(a))
+    flow = Flow([a], [c], flow_options={"engine": "ray"})
+    run = asyncio.ensure_future(flow.run())
+    kept = [frame async for frame in flow.results(c)]
+    await asyncio.wait_for(run, 120)
+    assert [index_of(f) for f in kept] == list(range(50)) and all(whole(f) for f in kept)
+    assert sum(isinstance(f.base, mmap.mmap) for f in kept) == 50
+    assert not any(f.flags.writeable for f in kept)
+    assert shm_segments() - before == set()
+    del kept
+    gc.collect()
+
+
+# -- the ledger, in one process ------------------------------------------------------------
+def test_a_slot_is_free_once_its_batch_has_left_and_every_view_is_gone() -> None:
+    ledger = SlotLedger()
+    group = SlotGroup()
+    ledger.made(group, 3, [7, 8])
+    ledger.counted([(3, 7), (3, 7), (3, 8)], [(3, 7)])  # two readers of 7, one let go; one of 8, kept
+    assert ledger.due(3) == ()
+    ledger.finished(group)
+    assert ledger.due(3) == (), "both still viewed"
+    ledger.counted([], [(3, 7)])
+    assert ledger.due(3) == (7,)
+    assert ledger.due(3) == (), "handed over once"
+    ledger.counted([], [(3, 8)])
+    assert ledger.due(3) == (8,)
+    assert ledger.viewed == 0
+
+
+def test_views_gone_before_the_batch_leaves_free_the_slot_when_it_leaves() -> None:
+    ledger = SlotLedger()
+    group = SlotGroup()
+    ledger.made(group, 1, [0])
+    ledger.counted([(1, 0)], [(1, 0)])
+    assert ledger.due(1) == (), "the batch is still in the chain: a later stage may read it"
+    ledger.finished(group)
+    assert ledger.due(1) == (0,)
+
+
+def test_a_batch_in_parts_frees_its_slots_after_the_last_part() -> None:
+    ledger = SlotLedger()
+    group = SlotGroup()
+    ledger.made(group, 0, [1, 2])
+    group.left = 2
+    ledger.made(group, 5, [9])  # a processor of the second part filled one of its own
+    ledger.finished(group)
+    assert ledger.due(0) == () and ledger.due(5) == ()
+    ledger.finished(group)
+    assert ledger.due(0) == (1, 2) and ledger.due(5) == (9,)
+
+
+def test_a_dropped_batch_frees_its_slots_at_once() -> None:
+    ledger = SlotLedger()
+    group = SlotGroup()
+    ledger.made(group, 0, [4])
+    group.left = 3
+    ledger.finished(group, dropped=True)
+    assert ledger.due(0) == (4,)
+
+
+def test_the_drivers_own_views_count(tracker_stopped_after: None) -> None:
+    """A slot the driver read (a ResultsConsumer's input) is free only once the driver let go of it."""
+    writer = SlotWriter(owner=2, budget=8 << 20)
+    try:
+        ref = writer.put(stamp(5))
+        assert ref is not None and writer.take_made() == (ref.sid,)
+        ledger = SlotLedger()
+        group = SlotGroup()
+        ledger.made(group, 2, [ref.sid])
+        array = ledger.loader.load(ref)
+        assert index_of(array) == 5 and whole(array) and not array.flags.writeable
+        view = array[10:20]
+        del array
+        ledger.finished(group)
+        assert ledger.due(2) == (), "a view of it is still held"
+        del view
+        ledger.counted((), ())
+        assert ledger.due(2) == (ref.sid,)
+    finally:
+        writer.close()
+
+
+def test_a_loader_counts_loads_and_releases(tracker_stopped_after: None) -> None:
+    writer = SlotWriter(owner=0, budget=8 << 20)
+    loader = SlotLoader()
+    try:
+        assert writer.put(np.zeros(100, np.uint8)) is None, "small arrays are not worth a slot"
+        ref = writer.put(stamp(1))
+        assert ref is not None
+        a, b = loader.load(ref), loader.load(ref)
+        assert loader.take() == (((0, ref.sid), (0, ref.sid)), ())
+        del a
+        assert loader.take() == ((), ((0, ref.sid),))
+        del b
+        assert loader.take() == ((), ((0, ref.sid),))
+    finally:
+        loader.close()
+        writer.close()
