@@ -14,12 +14,14 @@ called once a batch, the per-item method once a row.
 Fixing (docs/design.md#fixing-outputs): a value is fixed when its node returns it,
 as on the local engine.  An immutable value stays as it is; anything else becomes
 a ``Pickled`` at once (``fix``), and every numpy array of at least ``BIG`` bytes in
-it goes into Ray's object store by itself (``ray.put``: the one copy) and travels
-as an ``ObjectRef``.  A task that reads the value gets those arrays back from the
-object store without a copy (``load``: read-only views of the shared memory on
-the same machine), and a node that returns an array it was given (or a value that
-holds it) passes the same ``ObjectRef`` on: an array crosses a chain of stages on
-one machine with one copy in all.  Inputs are read-only on Ray: a node that writes
+it is copied out by itself, the one copy: into a shared slot of the task's own
+when the driver has let the task share (``ray_slots``: every later task runs on
+its machine), travelling as a ``SlotRef``; else into Ray's object store
+(``ray.put``), travelling as an ``ObjectRef``.  A task that reads the value gets
+those arrays without a copy (``load``: read-only views of the slot, or of the
+object store's shared memory on the same machine), and a node that returns an
+array it was given (or a value that holds it) passes the same reference on: an
+array crosses a chain of stages on one machine with one copy in all.  Inputs are read-only on Ray: a node that writes
 into an array it was given must copy it first (``x = x.copy()``).
 
 Every call returns a ``Report`` for the driver next to its rows: how many rows,
@@ -68,12 +70,12 @@ log = logging.getLogger("asyncflow.ray")
 _STATS_INTERVAL = 0.5  # seconds between the per-item time samples sent to the driver
 _IDLE_WAIT = 0.05  # how long an empty produce() call waits for a pending async next()
 
-#: Arrays of at least this many bytes travel through Ray's object store by themselves.
+#: Arrays of at least this many bytes travel by themselves (a shared slot, or Ray's object store).
 BIG = 1 << 18
 _SAFE: frozenset[type] = frozenset(SCALARS | {str, bytes, type(ABSENT)})
 _ABSENT_TYPE = type(ABSENT)
 _READ_ONLY_HINT = (
-    " (on Ray a node's input arrays are read-only views of Ray's object store: copy one before writing "
+    " (on Ray a node's input arrays are read-only views of shared memory: copy one before writing "
     "into it, e.g. frame = frame.copy())"
 )
 GAPS = 1  # a column's flag: it may hold ABSENT

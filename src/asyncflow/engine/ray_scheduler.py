@@ -33,8 +33,9 @@ failure) that the driver watches through the ref's future.
 - Several producers: a batch starts at the first producer that has not ended and
   passes through the producers after it, each zipping one item onto each row.
 - Batches: ``batch_size`` rows, ``queue_size`` rows per hop; left at BATCH's
-  defaults (512, 1024) they are 4096 and 8192 on Ray, where an actor call costs
-  about a millisecond (``benchmarks/ray_row.py``: tiny items 131 k/s -> 880 k/s).
+  defaults (512, 1024) they are 16384 and 32768 on Ray, where an actor call costs
+  about a millisecond (``benchmarks/ray_row.py``, 1 M tiny items: 131 k/s with the
+  local engine's sizes, 0.7-0.9 M/s with 4096/8192, 2.2-2.3 M/s with these).
 - Host nodes: the driver runs ``FeedProducer`` and ``ResultsConsumer`` itself (the
   application's side is in its process): the feed, which must be the first
   producer, is read into batches by the driver (``put()`` waits while
@@ -72,9 +73,12 @@ connects itself gets a runtime environment: ``flow_options["ray_runtime_env"]``
 plus the driver's own import folders in ``PYTHONPATH`` (``_import_path``); on a
 Ray the application started, each actor gets ``ray_runtime_env`` if given.
 
-Rows and arrays: see ``ray_actor`` (batches as columns; big numpy arrays through
-Ray's object store, one copy, read-only views downstream).  The
-``max_bytes_in_flight`` budget is an estimate from the producers' items.
+Rows and arrays: see ``ray_actor`` (batches as columns; big numpy arrays with one
+copy, read-only views downstream) and ``ray_slots`` (``_share``: a task whose later
+tasks all run on its Ray node puts its arrays in shared slots of its own, which the
+``SlotLedger`` hands back once nothing reads them; other arrays go through Ray's
+object store).  The ``max_bytes_in_flight`` budget is an estimate from the
+producers' items.
 """
 
 from __future__ import annotations
@@ -143,7 +147,7 @@ _PLACEMENT_WARNING = 15.0  # seconds after which tasks Ray has not started yet a
 _SPECIAL = ("CPU", "GPU", "memory")  # resources that ray.remote takes as arguments of their own
 #: BATCH's queue_size and batch_size when flow_options leaves them out (parse_options' defaults).
 _BATCH_DEFAULTS = (FlowOptions.queue_size, min(FlowOptions.batch_size, FlowOptions.queue_size // 2))
-_RAY_QUEUE_SIZE, _RAY_BATCH_SIZE = 8 * 1024, 4 * 1024  # Ray's instead (benchmarks/ray_row.py: 131 k/s -> 880 k/s)
+_RAY_QUEUE_SIZE, _RAY_BATCH_SIZE = 32 * 1024, 16 * 1024  # Ray's instead (see "Batches" above)
 
 
 # -- the Ray connection, shared by the flows of this process --------------------------
