@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -12,7 +17,7 @@ from tests.helpers_processes import describe, no_process_left
 ray = pytest.importorskip("ray")
 
 #: What Ray's own processes look like (daemons, agents, idle workers): they belong to the session's Ray.
-_RAY_MARKS = ("raylet", "gcs_server", "/ray/", "ray::")
+_RAY_MARKS = ("raylet", "gcs_server", "/ray/", "ray::", "ray.util.client.server")
 #: The process title of a flow's actor: none may outlive the flow that started it.
 ACTOR_MARK = "TaskRunnerActor"
 
@@ -62,3 +67,29 @@ def engine(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "ray":
         request.getfixturevalue("ray_session")
     yield request.param
+
+
+NODES = '''
+from asyncflow.core import ProcessorNode
+
+class Triple(ProcessorNode):
+    def process(self, x):
+        return 3 * x
+'''
+
+
+@pytest.fixture
+def hidden_module(tmp_path: Path) -> Iterator[Any]:
+    """A module of node classes imported through a folder on sys.path, which is then taken off it:
+    the driver has the module, a worker that was not given the folder cannot import it."""
+    name = f"app_nodes_{uuid.uuid4().hex[:8]}"
+    folder = tmp_path / "app"
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(NODES)
+    sys.path.insert(0, str(folder))
+    try:
+        module = importlib.import_module(name)
+    finally:
+        sys.path.remove(str(folder))
+    yield module
+    sys.modules.pop(name, None)

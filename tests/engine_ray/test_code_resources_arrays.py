@@ -5,13 +5,9 @@ placed, and numpy arrays through Ray's object store (read-only, one copy)."""
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
-import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +18,6 @@ from tests.helpers import CountProducer, Recorder, recorded
 
 ray = pytest.importorskip("ray")
 np = pytest.importorskip("numpy")
-
-NODES = '''
-from asyncflow.core import ProcessorNode
-
-class Triple(ProcessorNode):
-    def process(self, x):
-        return 3 * x
-'''
-
-
-@pytest.fixture
-def hidden_module(tmp_path: Path) -> Iterator[Any]:
-    """A module of node classes imported through a folder on sys.path, which is then taken off it:
-    the driver has the module, a worker that was not given the folder cannot import it."""
-    name = f"app_nodes_{uuid.uuid4().hex[:8]}"
-    folder = tmp_path / "app"
-    folder.mkdir()
-    (folder / f"{name}.py").write_text(NODES)
-    sys.path.insert(0, str(folder))
-    try:
-        module = importlib.import_module(name)
-    finally:
-        sys.path.remove(str(folder))
-    yield module
-    sys.modules.pop(name, None)
-
 
 async def test_a_node_class_the_workers_cannot_import_names_its_module(
     ray_session: None, hidden_module: Any, tmp_path: Path
