@@ -9,6 +9,7 @@ import gc
 import glob
 import json
 import mmap
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from asyncflow.consumers import ResultsConsumer
-from asyncflow.core import ConsumerNode, Flow, ProcessorNode, ProducerNode
+from asyncflow.core import REALTIME, ConsumerNode, Flow, ProcessorNode, ProducerNode
 from asyncflow.engine.ray_slots import SlotGroup, SlotLedger, SlotLoader, SlotWriter
 
 ray = pytest.importorskip("ray")
@@ -109,11 +110,15 @@ class Passes(ProcessorNode):
         return frame
 
 
-async def test_frames_cross_in_slots_used_again_whole_and_read_only(ray_session: None, tmp_path: Path) -> None:
+@pytest.mark.parametrize("nb_tasks", [1, 2])
+async def test_frames_cross_in_slots_used_again_whole_and_read_only(
+    ray_session: None, tmp_path: Path, nb_tasks: int
+) -> None:
+    """With two workers each batch goes down the chain in two parts: its slots are free after both."""
     before = shm_segments()
     out = tmp_path / "seen.jsonl"
     a = Stamped(200)
-    c = Sees(str(out))(Passes()(a))
+    c = Sees(str(out))(Passes(nb_tasks=nb_tasks)(a))
     options = {"engine": "ray", "max_bytes_in_flight": 8 << 20}  # slots: 40 MiB at most
     await asyncio.wait_for(Flow([a], [c], flow_options=options).run(), 120)
     got = seen(out)
@@ -124,6 +129,28 @@ async def test_frames_cross_in_slots_used_again_whole_and_read_only(ray_session:
     mappings = len({g[4] for g in got})
     assert mappings <= 40, f"slots are used again: 200 frames in {mappings} slots"
     assert shm_segments() - before == set(), "the owner unlinks its slots"
+
+
+class Slow(ProcessorNode):
+    """Takes 10 ms a frame and passes it on."""
+
+    def process(self, frame: Any) -> Any:
+        time.sleep(0.01)
+        return frame
+
+
+async def test_realtime_drops_give_their_slots_back(ray_session: None, tmp_path: Path) -> None:
+    """REALTIME drops what a full window cannot take: the dropped batches' slots are used again."""
+    out = tmp_path / "seen.jsonl"
+    a = Stamped(300)
+    c = Sees(str(out))(Slow()(a))
+    flow = Flow([a], [c], flow_type=REALTIME, flow_options={"engine": "ray"})
+    await asyncio.wait_for(flow.run(), 120)
+    got = seen(out)
+    indices = [g[0] for g in got]
+    assert indices == sorted(set(indices)) and all(g[1] for g in got) and all(g[3] for g in got)
+    assert flow.stats()[a.name].dropped == 300 - len(got) > 0
+    assert len({g[4] for g in got}) <= 10, "a handful of slots, used again and again"
 
 
 async def test_a_node_that_keeps_its_frames_keeps_their_slots(ray_session: None, tmp_path: Path) -> None:
