@@ -278,3 +278,34 @@ def test_a_reader_lets_go_of_slots_its_sender_dropped(tracker_stopped_after: Non
     finally:
         reader.close()
         pool.close()
+
+
+def test_without_room_in_dev_shm_arrays_travel_in_band(
+    monkeypatch: pytest.MonkeyPatch, tracker_stopped_after: None
+) -> None:
+    """A container's /dev/shm is often 64 MiB: a slot that would not fit (writing it would SIGBUS the
+    task) is not made, and the array is pickled in-band instead."""
+    import asyncflow.engine.shm as shm
+
+    if not shm._DEV_SHM:
+        pytest.skip("/dev/shm is Linux's")
+    real = os.statvfs
+
+    def full(path: Any) -> Any:
+        st = real(path)
+        if str(path) != "/dev/shm":
+            return st
+        return os.statvfs_result((st.f_bsize, st.f_frsize, st.f_blocks, 0, 1 << 20 // st.f_frsize, *st[5:]))
+
+    pool, reader, released = SlotPool(64 << 20), SlotReader(), []
+    try:
+        monkeypatch.setattr(os, "statvfs", full)  # 1 MiB free
+        data, used, shared = dump_frozen(pattern(0, (2, 1 << 20)), pool)
+        assert used == [] and shared == 0, "no room: in-band"
+        assert (load_frozen(memoryview(data), reader, released) == pattern(0, (2, 1 << 20))).all()
+        monkeypatch.setattr(os, "statvfs", real)
+        data, used, shared = dump_frozen(pattern(1, (2, 1 << 20)), pool)
+        assert len(used) == 1 and shared == 2 << 20, "room again: a slot"
+    finally:
+        reader.close()
+        pool.close()

@@ -78,6 +78,8 @@ class SlotPool:
             self._drop(min(self._free, key=lambda s: self._slots[s].size))
         if self._size + size > self._budget and self._slots:
             return None
+        if not _room_for(size):
+            return None
         shm = shared_memory.SharedMemory(create=True, size=size)
         sid = next(self._ids)
         self._slots[sid] = shm
@@ -162,6 +164,22 @@ class SlotReader:
 
 
 _DEV_SHM = sys.platform.startswith("linux") and os.path.isdir("/dev/shm")
+
+
+def _room_for(size: int) -> bool:
+    """Whether /dev/shm has room for a new segment of ``size`` bytes, and as much again to spare.
+
+    A segment takes its memory only as it is written, and writing past what the tmpfs
+    holds kills the process with SIGBUS: a container's /dev/shm is often 64 MiB (Docker's
+    default), less than one task's budget.  Without room, arrays travel in-band.
+    """
+    if not _DEV_SHM:
+        return True
+    try:
+        st = os.statvfs("/dev/shm")
+    except OSError:
+        return True
+    return st.f_bavail * st.f_frsize >= 2 * size
 
 
 def _dev_shm_path(name: str) -> str:
