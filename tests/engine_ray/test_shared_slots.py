@@ -9,6 +9,9 @@ import gc
 import glob
 import json
 import mmap
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -17,7 +20,8 @@ from typing import Any
 import pytest
 
 from asyncflow.consumers import ResultsConsumer
-from asyncflow.core import REALTIME, ConsumerNode, Flow, ProcessorNode, ProducerNode
+from asyncflow.core import REALTIME, ConsumerNode, Flow, FlowKilledError, ProcessorNode, ProducerNode
+from asyncflow.engine import ray_slots
 from asyncflow.engine.ray_slots import SlotGroup, SlotLedger, SlotLoader, SlotWriter
 
 ray = pytest.importorskip("ray")
@@ -43,7 +47,7 @@ def whole(frame: Any) -> bool:
 
 
 def shm_segments() -> set[str]:
-    return set(glob.glob("/dev/shm/psm_*"))
+    return set(glob.glob("/dev/shm/psm_*")) | set(glob.glob("/dev/shm/afray_*"))
 
 
 class Stamped(ProducerNode):
@@ -184,6 +188,44 @@ async def test_results_in_slots_stay_whole_after_the_run(ray_session: None) -> N
     assert shm_segments() - before == set()
     del kept
     gc.collect()
+
+
+class Stuck(ProcessorNode):
+    """Never returns from its first frame (stop(timeout) has to kill it)."""
+
+    def process(self, frame: Any) -> Any:
+        time.sleep(3600)
+
+
+async def test_actors_killed_hard_unlink_their_slots_first(ray_session: None) -> None:
+    """stop(timeout) expires on a node stuck in process(): the producer, which filled slots meanwhile,
+    unlinks them from its control thread before Ray kills it (Ray kills a dying worker's children, the
+    resource tracker that would have unlinked them among them)."""
+    before = shm_segments()
+    a = Stamped(10_000)
+    c = Sees("/dev/null")(Stuck()(a))
+    flow = Flow([a], [c], flow_options={"engine": "ray", "max_bytes_in_flight": 8 << 20})
+    run = asyncio.ensure_future(flow.run())
+    deadline = time.monotonic() + 60
+    while not [s for s in shm_segments() - before if "afray_" in s]:
+        assert time.monotonic() < deadline and not run.done(), "the producer never filled a slot"
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    flow.stop(timeout=1)
+    with pytest.raises(FlowKilledError):
+        await asyncio.wait_for(run, 60)
+    assert shm_segments() - before == set()
+
+
+def test_a_new_owner_sweeps_the_slots_of_owners_that_are_gone(tmp_path: Path) -> None:
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = int(gone.stdout), os.getpid()
+    mark = f"afray_{ray_slots._namespace()}_"
+    names = [f"{mark}{dead}_0", f"{mark}{dead}_7", f"{mark}{alive}_0", f"afray_1_{dead}_0", "psm_1234"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    assert sorted(ray_slots.sweep(str(tmp_path))) == names[:2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[2:]), "the living's, and other namespaces'"
 
 
 # -- the ledger, in one process ------------------------------------------------------------

@@ -470,6 +470,13 @@ class TaskRunnerActor:
     def ping(self) -> int:
         return os.getpid()
 
+    def drop_slots(self) -> None:
+        """The actor is about to be killed: unlink its slots' names now (called in the "control"
+        concurrency group, while a call may still be running; views elsewhere stay valid)."""
+        writer = self.writer
+        if writer is not None:
+            writer.unlink_all()
+
     def share(self, owner: int, budget: int) -> None:
         """Every task after this one runs on its machine: big arrays go into shared slots from now on
         (``ray_slots``), ``budget`` bytes of them at most; ``owner``: this task's number in the flow."""

@@ -143,6 +143,7 @@ log = logging.getLogger("asyncflow.ray")
 _PRODUCE_AHEAD = 2  # producer calls outstanding at once
 _MIN_BUDGET = 0.005  # seconds a producer call may spend filling a batch, at least
 _DEATH_WAIT = 3.0  # seconds to wait for Ray to confirm that killed actors are gone
+_DROP_WAIT = 1.0  # seconds an actor with shared slots gets to unlink them before it is killed
 _PLACEMENT_WARNING = 15.0  # seconds after which tasks Ray has not started yet are named in a warning
 _SPECIAL = ("CPU", "GPU", "memory")  # resources that ray.remote takes as arguments of their own
 #: BATCH's queue_size and batch_size when flow_options leaves them out (parse_options' defaults).
@@ -452,6 +453,8 @@ class _Task:
     dead: bool = False  # Ray said the actor died
     gone: bool = False  # we killed it
     killed: bool = False  # killed while still running (named by FlowKilledError)
+    shares: bool = False  # it puts arrays in shared slots of its own (ray_slots)
+    kill_sent: bool = False  # ray.kill() called
     stats: TaskStats = field(default_factory=TaskStats)
     queued: int = 0  # rows submitted to it and not yet processed
     dropped: int = 0  # REALTIME drops charged to this task
@@ -600,7 +603,35 @@ class RayScheduler(StopControl):
         self._poke()
 
     def _kill_actor(self, task: _Task) -> None:
+        """Kill ``task``'s actor; one with shared slots that did not close unlinks them first.
+
+        (Ray kills the children of a worker that exits, ``multiprocessing``'s resource
+        tracker among them, so the slots of a killed actor would stay in /dev/shm until
+        the next sharing task on that machine sweeps them.)  It gets a second at most.
+        """
         task.gone = True
+        loop = self._loop
+        if task.shares and not task.closed and not task.dead and loop is not None and not loop.is_closed():
+            try:
+                ref = task.actor.drop_slots.options(concurrency_group=_CONTROL).remote()
+            except Exception:
+                log.debug("could not ask %s to unlink its slots", task.name, exc_info=True)
+            else:
+                later = loop.call_later(_DROP_WAIT, self._send_kill, task)
+
+                def dropped(_: Future[Any]) -> None:
+                    later.cancel()
+                    with contextlib.suppress(RuntimeError):  # the loop has closed: the kill went at exit
+                        loop.call_soon_threadsafe(self._send_kill, task)
+
+                ref.future().add_done_callback(dropped)
+                return
+        self._send_kill(task)
+
+    def _send_kill(self, task: _Task) -> None:
+        if task.kill_sent:
+            return
+        task.kill_sent = True
         try:
             ray.kill(task.actor, no_restart=True)
         except Exception:
@@ -719,6 +750,7 @@ class RayScheduler(StopControl):
             later = [here if t.host is not None else t.node_id for t in self.tasks if t.stage > task.stage]
             if all(node_id == task.node_id for node_id in later):
                 task.actor.share.remote(task.index, budget)
+                task.shares = True
 
     def _stopped_early(self) -> bool:
         """A stop before anything was emitted: nothing to run, unless a feed holds items ``put()`` accepted."""

@@ -30,11 +30,19 @@ hold many arrays, or rows pile up), its arrays go through the object store again
 
 The owner unlinks its slots when its task closes; views that a node or
 ``flow.results()`` still holds stay valid (a mapping lives as long as an array uses
-it); a killed actor's slots are unlinked by its ``multiprocessing`` resource tracker.
+it).  A task about to be killed (``stop(timeout)`` expired, a failure elsewhere) is
+first asked to unlink them from its control thread (``SlotWriter.unlink_all``).  A
+task killed without warning (its driver killed, its process gone) cannot, and Ray
+kills the children of a worker that exits, ``multiprocessing``'s resource tracker
+among them: so an owner names its segments ``afray_<pid namespace>_<pid>_<n>``, and
+each new owner first unlinks the segments of owners of its pid namespace that are
+no longer alive (``sweep``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import weakref
 from collections import defaultdict, deque
 from collections.abc import Iterable
@@ -43,7 +51,7 @@ from typing import Any, NamedTuple
 
 from .shm import SlotPool, SlotReader, to_slot
 
-__all__ = ["SlotGroup", "SlotKey", "SlotLedger", "SlotLoader", "SlotRef", "SlotWriter"]
+__all__ = ["SlotGroup", "SlotKey", "SlotLedger", "SlotLoader", "SlotRef", "SlotWriter", "sweep"]
 
 #: (owner task, slot id): a slot, as the driver counts it.
 SlotKey = tuple[int, int]
@@ -60,12 +68,52 @@ class SlotRef(NamedTuple):
     fortran: bool
 
 
+_DEV_SHM = "/dev/shm"
+
+
+def _namespace() -> str:
+    """This process's pid namespace (pids mean something only within one)."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's
+    return True
+
+
+def sweep(shm_dir: str = _DEV_SHM) -> list[str]:
+    """Unlink the slots of owners in this pid namespace that are gone; the names unlinked."""
+    mark = f"afray_{_namespace()}_"
+    try:
+        names = [name for name in os.listdir(shm_dir) if name.startswith(mark)]
+    except OSError:
+        return []
+    gone: list[str] = []
+    for name in names:
+        pid = name[len(mark) :].split("_", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(shm_dir, name))
+                gone.append(name)
+    return gone
+
+
 class SlotWriter:
     """A sharing task's slots: each big array it fixes is copied into one (``put``)."""
 
     def __init__(self, owner: int, budget: int) -> None:
         self.owner = owner
-        self.pool = SlotPool(budget)
+        if os.path.isdir(_DEV_SHM):
+            sweep()
+        self.pool = SlotPool(budget, prefix=f"afray_{_namespace()}_{os.getpid()}_")
         self.made: list[int] = []  # slots filled since the last report
 
     def put(self, array: Any) -> SlotRef | None:
@@ -87,6 +135,10 @@ class SlotWriter:
     def close(self) -> None:
         """Unlink every slot (views that still exist elsewhere stay valid)."""
         self.pool.close()
+
+    def unlink_all(self) -> None:
+        """The task is about to be killed: unlink every slot's name now (from any thread)."""
+        self.pool.unlink_all()
 
 
 class SlotLoader:

@@ -51,12 +51,15 @@ _SHARED = b"\x01"
 class SlotPool:
     """The sending task's shared-memory slots: made on demand, reused, unlinked at the end."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, prefix: str | None = None) -> None:
+        """``prefix``: segments are named ``<prefix><n>`` (else the ``multiprocessing`` default)."""
         self._budget = budget
+        self._prefix = prefix
         self._slots: dict[int, shared_memory.SharedMemory] = {}
         self._free: set[int] = set()
         self._ids = itertools.count()
         self._size = 0
+        self._closed = False
 
     @property
     def in_use(self) -> int:
@@ -65,6 +68,8 @@ class SlotPool:
 
     def acquire(self, nbytes: int) -> tuple[int, shared_memory.SharedMemory] | None:
         """A slot of at least ``nbytes``, or ``None`` if the budget is spent."""
+        if self._closed:
+            return None
         best = None
         for sid in self._free:
             size = self._slots[sid].size
@@ -80,8 +85,9 @@ class SlotPool:
             return None
         if not _room_for(size):
             return None
-        shm = shared_memory.SharedMemory(create=True, size=size)
         sid = next(self._ids)
+        name = None if self._prefix is None else f"{self._prefix}{sid}"
+        shm = shared_memory.SharedMemory(name, create=True, size=size)
         self._slots[sid] = shm
         self._size += size
         return sid, shm
@@ -97,13 +103,27 @@ class SlotPool:
         shm = self._slots.pop(sid)
         self._size -= shm.size
         shm.close()
-        shm.unlink()
+        try:
+            shm.unlink()
+        except FileNotFoundError:
+            pass  # unlink_all() came first
 
     def close(self) -> None:
         """Unlink every slot (idempotent)."""
+        self._closed = True
         for sid in list(self._slots):
             self._free.add(sid)
             self._drop(sid)
+
+    def unlink_all(self) -> None:
+        """Unlink every slot's name now, from any thread, and make no more (the task is about to be
+        killed): mappings stay valid, so a node still running is not disturbed."""
+        self._closed = True
+        for shm in list(self._slots.values()):
+            try:
+                shm.unlink()
+            except FileNotFoundError:
+                pass
 
 
 class SlotReader:

@@ -1,6 +1,10 @@
 """The Ray engine through Ray Client (``ray_address="ray://HOST:PORT"``), as a driver outside a cluster
 reaches it: a head started here with ``ray start --head --ray-client-server-port``, the node classes
-shipped in ``ray_runtime_env["working_dir"]``, arrays back to the driver through the object store."""
+shipped in ``ray_runtime_env["working_dir"]``, arrays back to the driver through the object store.
+
+Named to run last of the Ray tests (pytest takes files in name order): it shuts the session's
+local Ray down, if one is still up, to connect through the client.
+"""
 
 from __future__ import annotations
 
@@ -69,11 +73,8 @@ def client_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.2)
         yield f"ray://127.0.0.1:{client_port}"
     finally:
-        os.killpg(head.pid, signal.SIGTERM)  # --block stops the head's processes when terminated...
-        try:
-            head.wait(5)
-        except subprocess.TimeoutExpired:
-            pass  # ...but takes its time: the whole group goes now
+        # The head and everything it started, at once (SIGTERM takes --block seconds): nothing of it
+        # outlives the group, and the object store's memory is an unlinked file.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(head.pid, signal.SIGKILL)
         head.wait()
