@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 
 from asyncflow.consumers import ResultsConsumer
-from asyncflow.core import Flow, ProcessorNode, ProducerNode
+from asyncflow.core import Flow, ProcessorNode
+from tests.engine_ray.test_code_resources_arrays import Frames
 from tests.helpers import CountProducer
 
 ray = pytest.importorskip("ray")
@@ -81,25 +82,6 @@ def client_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 
-class Frames(ProducerNode):
-    """``n`` 512 KiB frames from one reused buffer, every pixel its index."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-    def open(self) -> None:
-        self.i = 0
-        self.frame = np.zeros((256, 512, 4), np.uint8)
-
-    def next(self) -> Any:
-        if self.i >= self.n:
-            raise StopIteration
-        self.frame[...] = self.i
-        self.i += 1
-        return self.frame
-
-
 class Half(ProcessorNode):
     """The top half of its frame (a new array: its task fixes it)."""
 
@@ -131,5 +113,5 @@ async def test_a_flow_through_ray_client_with_its_code_in_the_runtime_env(
     run = asyncio.ensure_future(flow.run())
     kept = [x async for x in flow.results(c)]
     await asyncio.wait_for(run, 120)
-    assert [f.shape for f in kept] == [(128, 512, 4)] * 20
+    assert [f.shape for f in kept] == [(240, 640, 4)] * 20
     assert all((f == i).all() for i, f in enumerate(kept))
