@@ -2,10 +2,13 @@
 reaches it: a head started here with ``ray start --head --ray-client-server-port``, the node classes
 shipped in ``ray_runtime_env["working_dir"]``, arrays back to the driver through the object store.
 
-The driver runs in a child process (``client_flows.py``): a Ray Client call that never returns
-blocks in gRPC, where pytest-timeout cannot reach it, and one run in a dozen or so here has hung so
-inside Ray Client.  The child gets 75 s; if it has not finished, it and the head are killed and the
-test tries once more on a new head.
+Opt-in: ``ASYNCFLOW_RAY_CLIENT_TESTS=1 make test`` (or pytest on this file with it set).  A Ray
+Client call sometimes never returns: it blocks in gRPC, where pytest-timeout cannot reach it.  Run
+alone, about one run in a dozen hung so; after the other Ray tests in the full suite, the first
+attempt hung in one of the two clean-clone runs.  Until that is understood it stays out of the
+default suite, which must never hang.  The driver runs in a child process (``client_flows.py``)
+with 75 s; if it has not finished, it and the head are killed and the test tries once more on a
+new head.
 
 Named to run last of the Ray tests (pytest takes files in name order): it shuts the session's
 local Ray down, if one is still up.
@@ -31,6 +34,11 @@ from pathlib import Path
 import pytest
 
 from tests.engine_ray.conftest import NODES
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("ASYNCFLOW_RAY_CLIENT_TESTS"),
+    reason="opt-in (ASYNCFLOW_RAY_CLIENT_TESTS=1): Ray Client calls sometimes hang in gRPC (see the module doc)",
+)
 
 ray = pytest.importorskip("ray")
 pytest.importorskip("numpy")
