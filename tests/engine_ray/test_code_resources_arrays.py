@@ -88,7 +88,10 @@ async def test_a_flow_asking_for_what_the_cluster_lacks_fails_at_once(ray_sessio
 
 
 class Frames(ProducerNode):
-    """Emits ``n`` 640x480 frames (1.2 MB, above the object-store threshold) from ONE reused buffer."""
+    """Emits ``n`` frames from ONE reused buffer (so each must be copied when it is returned): by default
+    640x480x4 (1.2 MB, above the object-store threshold), every pixel the frame's index (``fill``)."""
+
+    shape: tuple[int, ...] = (480, 640, 4)
 
     def __init__(self, n: int) -> None:
         super().__init__()
@@ -96,12 +99,15 @@ class Frames(ProducerNode):
 
     def open(self) -> None:
         self.i = 0
-        self.frame = np.zeros((480, 640, 4), np.uint8)
+        self.frame = np.zeros(self.shape, np.uint8)
+
+    def fill(self, i: int) -> Any:
+        return i
 
     def next(self) -> Any:
         if self.i >= self.n:
             raise StopIteration
-        self.frame[:] = self.i  # the next frame overwrites the last one's pixels
+        self.frame[...] = self.fill(self.i)  # the next frame overwrites the last one's pixels
         self.i += 1
         return self.frame
 

@@ -20,9 +20,10 @@ from typing import Any
 import pytest
 
 from asyncflow.consumers import ResultsConsumer
-from asyncflow.core import REALTIME, ConsumerNode, Flow, FlowKilledError, ProcessorNode, ProducerNode
+from asyncflow.core import REALTIME, ConsumerNode, Flow, FlowKilledError, ProcessorNode
 from asyncflow.engine import ray_slots
 from asyncflow.engine.ray_slots import SlotGroup, SlotLedger, SlotLoader, SlotWriter
+from tests.engine_ray.test_code_resources_arrays import Frames
 
 ray = pytest.importorskip("ray")
 np = pytest.importorskip("numpy")
@@ -50,23 +51,13 @@ def shm_segments() -> set[str]:
     return set(glob.glob("/dev/shm/psm_*")) | set(glob.glob("/dev/shm/afray_*"))
 
 
-class Stamped(ProducerNode):
-    """``n`` frames from ONE reused buffer (so each must be copied when it is returned)."""
+class Stamped(Frames):
+    """``n`` frames of ``SHAPE`` from one reused buffer, frame ``i`` being ``stamp(i)``."""
 
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
+    shape = SHAPE
 
-    def open(self) -> None:
-        self.i = 0
-        self.frame = np.zeros(SHAPE, np.uint8)
-
-    def next(self) -> Any:
-        if self.i >= self.n:
-            raise StopIteration
-        self.frame[...] = stamp(self.i)
-        self.i += 1
-        return self.frame
+    def fill(self, i: int) -> Any:
+        return stamp(i)
 
 
 class Keeper(ProcessorNode):

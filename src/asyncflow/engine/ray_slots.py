@@ -49,7 +49,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from .shm import SlotPool, SlotReader, to_slot
+from .shm import SHM_DIR, SlotPool, SlotReader, to_slot
 
 __all__ = ["SlotGroup", "SlotKey", "SlotLedger", "SlotLoader", "SlotRef", "SlotWriter", "sweep"]
 
@@ -66,9 +66,6 @@ class SlotRef(NamedTuple):
     shape: tuple[int, ...]
     dtype: Any
     fortran: bool
-
-
-_DEV_SHM = "/dev/shm"
 
 
 def _namespace() -> str:
@@ -89,7 +86,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep(shm_dir: str = _DEV_SHM) -> list[str]:
+def sweep(shm_dir: str = SHM_DIR) -> list[str]:
     """Unlink the slots of owners in this pid namespace that are gone; the names unlinked."""
     mark = f"afray_{_namespace()}_"
     try:
@@ -111,7 +108,7 @@ class SlotWriter:
 
     def __init__(self, owner: int, budget: int) -> None:
         self.owner = owner
-        if os.path.isdir(_DEV_SHM):
+        if os.path.isdir(SHM_DIR):
             sweep()
         self.pool = SlotPool(budget, prefix=f"afray_{_namespace()}_{os.getpid()}_")
         self.made: list[int] = []  # slots filled since the last report

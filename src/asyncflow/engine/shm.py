@@ -38,7 +38,7 @@ import weakref
 from multiprocessing import shared_memory
 from typing import Any
 
-__all__ = ["THRESHOLD", "SlotPool", "SlotReader", "dump_frozen", "load_frozen", "to_slot"]
+__all__ = ["SHM_DIR", "THRESHOLD", "SlotPool", "SlotReader", "dump_frozen", "load_frozen", "to_slot"]
 
 #: Arrays at least this large travel through shared memory.
 THRESHOLD = 256 * 1024
@@ -183,7 +183,9 @@ class SlotReader:
         self._maps.clear()
 
 
-_DEV_SHM = sys.platform.startswith("linux") and os.path.isdir("/dev/shm")
+#: Where Linux keeps shared-memory segments, and whether this machine has it.
+SHM_DIR = "/dev/shm"
+_DEV_SHM = sys.platform.startswith("linux") and os.path.isdir(SHM_DIR)
 
 
 def _room_for(size: int) -> bool:
@@ -196,7 +198,7 @@ def _room_for(size: int) -> bool:
     if not _DEV_SHM:
         return True
     try:
-        st = os.statvfs("/dev/shm")
+        st = os.statvfs(SHM_DIR)
     except OSError:
         return True
     return st.f_bavail * st.f_frsize >= 2 * size
@@ -204,7 +206,7 @@ def _room_for(size: int) -> bool:
 
 def _dev_shm_path(name: str) -> str:
     """Where Linux keeps segment ``name``."""
-    return f"/dev/shm/{name.lstrip('/')}"
+    return f"{SHM_DIR}/{name.lstrip('/')}"
 
 
 def _attach(name: str) -> mmap.mmap:
